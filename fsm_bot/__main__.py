@@ -1,0 +1,5 @@
+import sys
+
+from fsm_bot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Adapters: the ports' implementations. Only ``fsm_bot.wiring`` chooses among them."""

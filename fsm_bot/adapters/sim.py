@@ -1,0 +1,256 @@
+"""The offline world of ``--sim`` and ``backtest``: a replayed candle feed, a simulated clock and a
+simulated Polymarket venue with a realistic book, fees, FOK fills and its own durable order ledger.
+
+The book is calibrated against real Polymarket data in ``shared/data`` (``scripts/calibrate_book.py``
+prints the figures): near the start of real BTC Up/Down windows the Up book's spread is 1 cent in
+78% of snapshots, 2 cents in 16% and 3 in 5%, so the Up and Down asks sum to 1.01 (median), 1.02
+(3rd quartile) or 1.03; the Up mid has a median of 0.505; the top five ask levels hold a median of
+$1,080 (interquartile $630-$1,660). The simulated book draws each interval from those figures,
+seeded by ``(seed, interval start)``, and knows nothing of the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import threading
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fsm_bot import failpoints, matching, steps
+from fsm_bot.errors import ConfigError
+from fsm_bot.money import plain
+from fsm_bot.ports import (CANDLE_COLUMNS, Accepted, Book, Fill, Level, Market, OrderIntent, Outcome, Rejected,
+                           SignedOrder, SubmitResult, slug)
+
+MINUTE_MS = 60_000
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
+
+
+# -- the clock ------------------------------------------------------------------------------------
+class SimClock:
+    """Simulated time: ``sleep_until`` jumps, or waits ``(t - now) / speed`` real seconds when a speed is set."""
+
+    def __init__(self, start_ms: int, speed: float = math.inf, wake: threading.Event | None = None) -> None:
+        self._now = start_ms
+        self.speed = speed
+        self.wake = wake or threading.Event()
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def sleep_until(self, t_ms: int) -> None:
+        if t_ms <= self._now:
+            return
+        if math.isfinite(self.speed):
+            self.wake.wait((t_ms - self._now) / 1000 / self.speed)
+            if self.wake.is_set():
+                return
+        self._now = t_ms
+
+
+# -- the feed -------------------------------------------------------------------------------------
+def load_candles(path: Path) -> pl.DataFrame:
+    """A candle file of the dev data's schema, as CANDLE_COLUMNS with ``open_time`` in ms."""
+    try:
+        frame = pl.read_parquet(path)
+    except FileNotFoundError:
+        raise ConfigError(f"--data {path}: no such file") from None
+    except Exception as exc:  # polars raises several kinds for a file that is not parquet
+        raise ConfigError(f"--data {path}: not a readable parquet file ({type(exc).__name__})") from None
+    missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"--data {path}: missing column(s) {missing}; need {list(CANDLE_COLUMNS)}")
+    times = pl.col("open_time")
+    if frame.schema["open_time"] != pl.Int64:
+        times = times.dt.epoch("ms") if isinstance(frame.schema["open_time"], pl.Datetime) else times.cast(pl.Int64)
+    frame = frame.select(times.alias("open_time"), *(pl.col(c).cast(pl.Float64) for c in CANDLE_COLUMNS[1:]))
+    if frame.height < 2 or not frame.get_column("open_time").is_sorted():
+        raise ConfigError(f"--data {path}: open_time must increase")
+    return frame
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ReplayFeed:
+    """Closed 1-minute candles from a frame, as they were at any moment of the past."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        self.times = frame.get_column("open_time").to_numpy()
+        self._open = frame.get_column("open").to_numpy()
+        self._close = frame.get_column("close").to_numpy()
+
+    @property
+    def first_ms(self) -> int:
+        return int(self.times[0])
+
+    @property
+    def last_ms(self) -> int:
+        return int(self.times[-1])
+
+    def candles(self, before_ms: int, count: int) -> pl.DataFrame:
+        end = int(np.searchsorted(self.times, before_ms - MINUTE_MS, side="right"))
+        return self.frame.slice(max(0, end - count), min(count, end))
+
+    def depth(self, levels: int) -> None:
+        return None  # no order book in replay: the imbalance uses the taker-flow proxy
+
+    def _row(self, open_ms: int) -> int | None:
+        i = int(np.searchsorted(self.times, open_ms))
+        return i if i < len(self.times) and self.times[i] == open_ms else None
+
+    def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
+        first, last = self._row(start_ms), self._row(end_ms - MINUTE_MS)
+        if first is None or last is None:
+            return None
+        return "UP" if self._close[last] >= self._open[first] else "DOWN"
+
+
+# -- the book -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BookModel:
+    """The simulated book's calibration (see the module's docstring for the measured figures)."""
+
+    mid: float = 0.505
+    mid_sd: float = 0.015
+    spread_ticks: tuple[tuple[int, float], ...] = ((1, 0.78), (2, 0.16), (3, 0.06))
+    depth_usd_median: float = 1080.0
+    depth_log_sd: float = 0.7
+    levels: int = 5
+    tick: Decimal = Decimal("0.01")
+
+    def books(self, rng: random.Random) -> tuple[Book, Book]:
+        """(Up book, Down book), mirrored as a binary market's books are."""
+        tick = self.tick
+        spread = rng.choices([t for t, _ in self.spread_ticks], weights=[w for _, w in self.spread_ticks])[0] * tick
+        centre = min(max(rng.gauss(self.mid, self.mid_sd), 0.30), 0.70)
+        bid = (Decimal(repr(centre)) - spread / 2).quantize(tick, rounding=ROUND_FLOOR)
+        ask = bid + spread
+        up_asks = self._side(rng, [ask + i * tick for i in range(self.levels)])
+        up_bids = self._side(rng, [bid - i * tick for i in range(self.levels)])
+        down_asks = tuple(Level(1 - lv.price, lv.size) for lv in up_bids)
+        down_bids = tuple(Level(1 - lv.price, lv.size) for lv in up_asks)
+        return Book(bids=up_bids, asks=up_asks), Book(bids=down_bids, asks=down_asks)
+
+    def _side(self, rng: random.Random, prices: list[Decimal]) -> tuple[Level, ...]:
+        total_usd = min(max(self.depth_usd_median * math.exp(rng.gauss(0, self.depth_log_sd)), 200.0), 8000.0)
+        weights = [rng.expovariate(1.0) for _ in prices]
+        scale = total_usd / sum(weights)
+        return tuple(Level(p, max(Decimal(5), Decimal(f"{w * scale / float(p):.2f}")))
+                     for p, w in zip(prices, weights))
+
+
+# -- the venue ------------------------------------------------------------------------------------
+def _start_of(market_slug: str) -> int:
+    return int(market_slug.rsplit("-", 1)[1]) * 1000
+
+
+class SimVenue:
+    """Polymarket as the simulation sees it. Orders land in ``venue-orders.jsonl`` (fsynced), as on a real exchange."""
+
+    def __init__(self, feed: ReplayFeed, clock: Any, ledger: Path, seed: int, interval_minutes: int,
+                 fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True) -> None:
+        self.feed, self.clock, self.seed = feed, clock, seed
+        self.minutes, self.fee_rate, self.min_order_usd = interval_minutes, fee_rate, min_order_usd
+        self.model, self.durable = model, durable
+        self.ledger = Path(ledger)
+        self.orders: dict[str, dict[str, Any]] = {}
+        self._load()
+        self._fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _load(self) -> None:
+        if not self.ledger.exists():
+            return
+        data = self.ledger.read_bytes()
+        good = 0
+        for line in data.splitlines(keepends=True):
+            try:
+                entry = json.loads(line) if line.endswith(b"\n") else None
+            except ValueError:
+                entry = None
+            if entry is None:
+                break  # a torn last line: that order was never accepted
+            self.orders[entry["key"]] = entry
+            good += len(line)
+        if good < len(data):
+            with open(self.ledger, "r+b") as f:
+                f.truncate(good)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _ids(self, start_ms: int) -> tuple[str, str, str]:
+        h = hashlib.sha256(f"{self.minutes}:{start_ms}".encode()).hexdigest()
+        return "0x" + h, str(int(h[:30], 16)), str(int(h[30:60], 16))
+
+    def market(self, start_ms: int) -> Market:
+        condition, up, down = self._ids(start_ms)
+        up_book, down_book = self.model.books(random.Random(f"{self.seed}:{start_ms}"))
+        return Market(slug=slug(start_ms, self.minutes), condition_id=condition, start_ms=start_ms,
+                      end_ms=start_ms + self.minutes * MINUTE_MS, up_token=up, down_token=down, accepting_orders=True,
+                      tick=self.model.tick, min_order_usd=self.min_order_usd, fee_rate=self.fee_rate,
+                      up_book=up_book, down_book=down_book)
+
+    def prepare(self, intent: OrderIntent) -> SignedOrder:
+        body = steps.encode(intent)
+        key = "0x" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type})
+
+    def submit(self, order: SignedOrder) -> SubmitResult:
+        if order.key in self.orders:
+            return Rejected(key=order.key, reason="duplicate")
+        intent = order.intent
+        start = _start_of(intent.slug)
+        market = self.market(start)
+        if self.clock.now_ms() >= market.end_ms:
+            return Rejected(key=order.key, reason="market_closed")
+        if intent.amount_usd < self.min_order_usd:
+            return Rejected(key=order.key, reason="below_min_order")
+        side = "UP" if intent.token_id == market.up_token else "DOWN" if intent.token_id == market.down_token else None
+        if side is None:
+            return Rejected(key=order.key, reason="unknown_token")
+        fill = matching.market_buy(market.book(side).asks, intent.amount_usd, intent.limit_price, self.fee_rate,
+                                   intent.order_type)
+        if fill is None:
+            return Rejected(key=order.key, reason="fok_not_filled")
+        entry = {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
+                 "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
+                 "order_type": intent.order_type, "fill": steps.encode(fill), "ts_ms": self.clock.now_ms()}
+        os.write(self._fd, (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode())
+        if self.durable:
+            os.fsync(self._fd)
+        self.orders[order.key] = entry
+        if failpoints.hit("venue.accepted"):
+            failpoints.crash()
+        return _accepted(entry)
+
+    def lookup(self, key: str) -> Accepted | Rejected | None:
+        entry = self.orders.get(key)
+        return _accepted(entry) if entry else None
+
+    def resolution(self, market_slug: str) -> Outcome | None:
+        start = _start_of(market_slug)
+        end = start + self.minutes * MINUTE_MS
+        return self.feed.reference(start, end) if self.clock.now_ms() >= end else None
+
+    def balance_usd(self) -> Decimal | None:
+        return None
+
+
+def _accepted(entry: dict[str, Any]) -> Accepted:
+    return Accepted(key=entry["key"], order_id=entry["key"], fill=steps.decode_as(Fill, entry["fill"]))

@@ -1,0 +1,228 @@
+"""One frozen config object: every default and threshold, with its unit and environment variable.
+
+Precedence, lowest first: the defaults below, a TOML file (``--config``; keys may sit in any
+table, e.g. ``[risk] max_entry_price = 0.55``), a ``.env`` file, the environment (``FSM_BOT_<KEY>``),
+then command-line flags. A bad value stops at start with a message naming the field.
+Secrets never live here: ``wiring.py`` alone reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from fsm_bot.errors import ConfigError
+from fsm_bot.money import decimal
+
+ENV_PREFIX = "FSM_BOT_"
+
+
+def _setting(default: Any, unit: str, doc: str, check: Callable[[Any], bool] | None = None, why: str = "") -> Any:
+    return field(default=default, metadata={"unit": unit, "doc": doc, "check": check, "why": why})
+
+
+def _between(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: lo < v < hi
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+@dataclass(frozen=True)
+class Config:
+    # session
+    capital_usd: Decimal = _setting(Decimal(100), "USD", "starting capital", _positive, "must be > 0")
+    intervals: int = _setting(18, "intervals", "intervals in a session", lambda v: 1 <= v <= 100_000, "must be 1..100000")
+    interval_minutes: int = _setting(5, "minutes", "market length: 5 or 15", lambda v: v in (5, 15), "must be 5 or 15")
+    policy: str = _setting("tiered", "", "prediction policy: tiered or strict", lambda v: v in ("tiered", "strict"),
+                           "must be 'tiered' or 'strict'")
+    seed: int = _setting(1, "", "seed of the simulated venue's book", lambda v: v >= 0, "must be >= 0")
+    # strategy (SPEC 5)
+    candles: int = _setting(100, "candles", "closed 1-minute candles per decision", lambda v: 40 <= v <= 1000, "must be 40..1000")
+    rsi_period: int = _setting(14, "candles", "RSI period", lambda v: 2 <= v <= 30, "must be 2..30")
+    macd_fast: int = _setting(12, "candles", "MACD fast EMA", lambda v: 2 <= v <= 30, "must be 2..30")
+    macd_slow: int = _setting(26, "candles", "MACD slow EMA", lambda v: 3 <= v <= 60, "must be 3..60")
+    macd_signal: int = _setting(9, "candles", "MACD signal EMA", lambda v: 2 <= v <= 30, "must be 2..30")
+    rsi_oversold: float = _setting(30.0, "RSI", "strict: UP needs RSI below this", _between(0, 100), "must be in (0, 100)")
+    rsi_overbought: float = _setting(70.0, "RSI", "strict: DOWN needs RSI above this", _between(0, 100), "must be in (0, 100)")
+    imbalance_up: float = _setting(1.1, "ratio", "strict: UP needs imbalance above this", _positive, "must be > 0")
+    imbalance_down: float = _setting(0.9, "ratio", "strict: DOWN needs imbalance below this", _positive, "must be > 0")
+    depth_levels: int = _setting(20, "levels", "order-book levels per side in the imbalance", lambda v: 1 <= v <= 5000, "must be 1..5000")
+    imbalance_candles: int = _setting(5, "candles", "replay imbalance proxy window", lambda v: 1 <= v <= 100, "must be 1..100")
+    reversion_oversold: float = _setting(35.0, "RSI", "tiered, tier 2: UP when RSI below this", _between(0, 100), "must be in (0, 100)")
+    reversion_overbought: float = _setting(65.0, "RSI", "tiered, tier 2: DOWN when RSI above this", _between(0, 100), "must be in (0, 100)")
+    lean_midline: float = _setting(50.0, "RSI", "tiered, tier 3: UP below this RSI, DOWN from it up", _between(0, 100), "must be in (0, 100)")
+    confidence_strict: float = _setting(0.75, "probability", "confidence of a strict signal (the seed's)", _between(0, 1), "must be in (0, 1)")
+    confidence_reversion: float = _setting(0.55, "probability", "confidence of tier 2 (its measured hit rate)", _between(0, 1), "must be in (0, 1)")
+    confidence_lean: float = _setting(0.51, "probability", "confidence of tier 3 (its measured hit rate)", _between(0, 1), "must be in (0, 1)")
+    # risk (SPEC 5)
+    floor_fraction: Decimal = _setting(Decimal("0.70"), "fraction", "halt floor as a share of the starting capital",
+                                       _between(0, 1), "must be in (0, 1)")
+    volatility_max: float = _setting(0.03, "fraction", "skip when the recent high-low range exceeds this", _positive, "must be > 0")
+    volatility_candles: int = _setting(5, "candles", "window of the volatility check", lambda v: 1 <= v <= 100, "must be 1..100")
+    stale_secs: int = _setting(120, "seconds", "skip when the last closed candle is older than this", _positive, "must be > 0")
+    entry_cutoff_secs: int = _setting(60, "seconds", "skip when less than this is left in the interval", lambda v: v >= 0, "must be >= 0")
+    max_entry_price: Decimal = _setting(Decimal("0.60"), "price", "price guard: the highest ask the bot pays",
+                                        _between(0, 1), "must be in (0, 1)")
+    price_max_usd: float = _setting(1_000_000.0, "USD", "a BTC price above this is invalid data", _positive, "must be > 0")
+    # sizing (SPEC 5)
+    base_usd: Decimal = _setting(Decimal(5), "USD", "stake with no win streak", _positive, "must be > 0")
+    multiplier: Decimal = _setting(Decimal("1.5"), "x", "stake growth per win in the streak", lambda v: v >= 1, "must be >= 1")
+    cap_usd: Decimal = _setting(Decimal(25), "USD", "largest stake", _positive, "must be > 0")
+    capital_fraction: Decimal = _setting(Decimal("0.5"), "fraction", "largest stake as a share of capital",
+                                         lambda v: 0 < v <= 1, "must be in (0, 1]")
+    # venue (SPEC 5, 6)
+    fee_rate: Decimal = _setting(Decimal("0.072"), "rate", "taker fee rate where the market does not state its own",
+                                 lambda v: 0 <= v < 1, "must be in [0, 1)")
+    min_order_usd: Decimal = _setting(Decimal(1), "USD", "smallest marketable order", _positive, "must be > 0")
+    # network (SPEC 5, 7)
+    attempts: int = _setting(3, "attempts", "tries per request on transient errors", lambda v: 1 <= v <= 10, "must be 1..10")
+    backoff_initial_secs: float = _setting(0.5, "seconds", "first retry delay", lambda v: v >= 0, "must be >= 0")
+    backoff_max_secs: float = _setting(4.0, "seconds", "longest retry delay", lambda v: v >= 0, "must be >= 0")
+    resolution_timeout_secs: int = _setting(900, "seconds", "how long official resolution is polled after an interval ends",
+                                            lambda v: v >= 0, "must be >= 0")
+
+    @property
+    def interval_secs(self) -> int:
+        return self.interval_minutes * 60
+
+    @property
+    def floor_usd(self) -> Decimal:
+        return self.capital_usd * self.floor_fraction
+
+    def replace(self, **changes: Any) -> "Config":
+        return validated(dataclasses.replace(self, **changes))
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, money as exact strings: the journal's first record keeps the session's config."""
+        return {f.name: (str(v) if isinstance(v, Decimal) else v) for f in fields(self) for v in [getattr(self, f.name)]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Config":
+        return validated(cls(**{name: parse_value(name, value) for name, value in data.items()}))
+
+
+FIELDS = {f.name: f for f in fields(Config)}
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def parse_value(name: str, raw: Any, source: str = "") -> Any:
+    """Coerce one raw value (TOML, env string, flag) to the field's type, naming the field on failure."""
+    if name not in FIELDS:
+        raise ConfigError(f"{source}unknown setting {name!r}; known settings: {', '.join(sorted(FIELDS))}")
+    kind = FIELDS[name].type
+    try:
+        if kind == "Decimal":
+            return decimal(raw, name)
+        if kind == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+            return value
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}{name}: expected {kind.lower()}, got {raw!r}") from None
+
+
+def validated(cfg: Config) -> Config:
+    for f in fields(cfg):
+        check = f.metadata["check"]
+        value = getattr(cfg, f.name)
+        if check is not None and not check(value):
+            raise ConfigError(f"{f.name} = {value}: {f.metadata['why']}")
+    if cfg.macd_fast >= cfg.macd_slow:
+        raise ConfigError(f"macd_fast = {cfg.macd_fast}: must be below macd_slow = {cfg.macd_slow}")
+    lookback = max(cfg.rsi_period + 1, cfg.macd_slow + cfg.macd_signal)
+    if cfg.candles < lookback + 10:
+        raise ConfigError(f"candles = {cfg.candles}: needs at least {lookback + 10} for RSI and MACD to settle")
+    if cfg.rsi_oversold >= cfg.rsi_overbought:
+        raise ConfigError(f"rsi_oversold = {cfg.rsi_oversold}: must be below rsi_overbought = {cfg.rsi_overbought}")
+    if cfg.reversion_oversold >= cfg.reversion_overbought:
+        raise ConfigError(f"reversion_oversold = {cfg.reversion_oversold}: must be below reversion_overbought")
+    if cfg.base_usd > cfg.cap_usd:
+        raise ConfigError(f"base_usd = {cfg.base_usd}: must not exceed cap_usd = {cfg.cap_usd}")
+    if cfg.entry_cutoff_secs >= cfg.interval_secs:
+        raise ConfigError(f"entry_cutoff_secs = {cfg.entry_cutoff_secs}: must be shorter than the interval ({cfg.interval_secs} s)")
+    return cfg
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file; blank lines, comments and ``export`` prefixes allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def environment(dotenv: Path | None = Path(".env"), env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the ``.env`` file: the one place both are merged."""
+    merged = read_dotenv(dotenv) if dotenv is not None else {}
+    merged.update(os.environ if env is None else env)
+    return merged
+
+
+def _flatten_toml(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        items = _flatten_toml(value, path) if isinstance(value, dict) else {key: value}
+        for k, v in items.items():
+            if k in flat:
+                raise ConfigError(f"{path}: setting {k!r} appears twice")
+            flat[k] = v
+    return flat
+
+
+def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults < TOML file < environment (with .env merged in) < flags, validated."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            table = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"--config {config_file}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config {config_file}: not valid TOML ({exc})") from None
+        for key, raw in _flatten_toml(table, Path(config_file)).items():
+            values[key] = parse_value(key, raw, f"{config_file}: ")
+    for name in FIELDS:
+        raw_env = (env or {}).get(env_name(name))
+        if raw_env is not None and raw_env != "":
+            values[name] = parse_value(name, raw_env, f"{env_name(name)}: ")
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = parse_value(name, raw, f"--{name.replace('_', '-')}: ")
+    return validated(Config(**values))
+
+
+def describe() -> list[tuple[str, str, str, str, str]]:
+    """(name, default, unit, env var, doc) for every setting: the README's table and ``--help``."""
+    return [(f.name, str(f.default), f.metadata["unit"], env_name(f.name), f.metadata["doc"]) for f in fields(Config)]

@@ -1,0 +1,146 @@
+"""What a person sees while a session runs: a rich live view on a terminal (state, interval k/N,
+countdown in the session's clock, capital, streak, drawdown), plain lines otherwise, and a summary
+table at the end."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from typing import Any, Callable, TextIO
+
+from fsm_bot.money import ZERO, plain
+from fsm_bot.session import Session, iso_seconds
+from fsm_bot.steps import Step, TradeRow
+
+
+def usd(d: Decimal | None, sign: bool = False) -> str:
+    if d is None:
+        return "-"
+    q = d.quantize(Decimal("0.01"))
+    return (f"+${plain(q)}" if q >= 0 else f"-${plain(-q)}") if sign else f"${plain(q)}"
+
+
+def row_line(row: TradeRow, intervals: int) -> str:
+    width = len(str(intervals))
+    if row.outcome == "SKIPPED":
+        trade = f"SKIPPED ({row.reason})"
+    else:
+        trade = (f"{row.prediction:<4} conf {row.confidence:.2f} stake {usd(row.position_size)} @ {row.odds} "
+                 f"fee {usd(row.fee)} -> {row.outcome} {usd(row.pnl, sign=True)}")
+    return (f"[{row.interval_number:>{width}}/{intervals}] {row.timestamp} {trade}  capital {usd(row.capital_after)}"
+            f"  streak {row.win_streak}")
+
+
+def summary(s: Session) -> dict[str, Any]:
+    rows = s.rows()
+    traded = [r for r in rows if r.outcome in ("WIN", "LOSS")]
+    wins = sum(r.outcome == "WIN" for r in traded)
+    peak, max_dd = s.capital0, ZERO
+    for r in rows:
+        peak = max(peak, r.capital_after)
+        max_dd = max(max_dd, (peak - r.capital_after) / peak)
+    return {"session": s.session, "mode": s.mode, "intervals": len(rows), "trades": len(traded), "wins": wins,
+            "losses": len(traded) - wins, "skipped": len(rows) - len(traded),
+            "hit_rate": (wins / len(traded)) if traded else None, "pnl": s.capital - s.capital0,
+            "fees": sum((r.fee for r in rows), ZERO), "capital": s.capital, "max_drawdown": max_dd,
+            "halted": s.halted, "corrections": len(s.corrections)}
+
+
+class Console:
+    """The session observer. ``live`` uses rich when stdout is a terminal; plain lines otherwise."""
+
+    def __init__(self, clock_ms: Callable[[], int], out: TextIO | None = None, live: bool | None = None) -> None:
+        self.out = out or sys.stdout
+        self.live_mode = self.out.isatty() if live is None else live
+        self.clock_ms = clock_ms
+        self.session: Session | None = None
+        self.last: TradeRow | None = None
+        self._live: Any = None
+
+    # -- the observer ---------------------------------------------------------------------------
+    def start(self, s: Session, note: str = "") -> None:
+        self.session = s
+        header = (f"fsm-bot {s.mode} session {s.session}: {s.intervals} x {s.cfg.interval_minutes}-minute intervals "
+                  f"from {iso_seconds(s.interval_start(1))}, capital {usd(s.capital)}, policy {s.cfg.policy}")
+        if self.live_mode:
+            from rich.console import Console as RichConsole
+            from rich.live import Live
+            self._rich = RichConsole(file=self.out)
+            for line in filter(None, [note, header]):
+                self._rich.print(line, highlight=False)
+            self._live = Live(get_renderable=self._render, console=self._rich, refresh_per_second=8, transient=True)
+            self._live.start()
+        else:
+            for line in filter(None, [note, header]):
+                print(line, file=self.out, flush=True)
+
+    def on_record(self, before: Session, after: Session, step: Step) -> None:
+        self.session = after
+        if step.trigger == "recorded":
+            self.last = after.trades[-1]
+            self._say(row_line(self.last, after.intervals))
+        elif step.trigger == "halt":
+            for row in after.rows()[len(after.trades):]:
+                self._say(row_line(row, after.intervals))
+        elif step.trigger == "reconciled":
+            for r in step.results:  # type: ignore[attr-defined]
+                if r.status != "confirmed":
+                    self._say(f"interval {r.interval}: official result {r.official or 'unknown'} ({r.status}); "
+                              f"PnL change {usd(r.pnl_change, sign=True)}, capital {usd(r.capital_after)}")
+        if self._live is not None:
+            self._live.refresh()
+
+    def _say(self, line: str) -> None:
+        if self._live is not None:
+            self._live.console.print(line, highlight=False)
+        else:
+            print(line, file=self.out, flush=True)
+
+    def _render(self) -> Any:
+        from rich.table import Table
+        s = self.session
+        assert s is not None
+        k = min(s.interval, s.intervals)
+        left = max(0, (s.interval_end(k) - self.clock_ms()) // 1000)
+        grid = Table.grid(padding=(0, 2))
+        for _ in range(6):
+            grid.add_column()
+        grid.add_row("[b]state[/b]", "[b]interval[/b]", "[b]ends in[/b]", "[b]capital[/b]", "[b]streak[/b]", "[b]drawdown[/b]")
+        grid.add_row(s.halted and f"HALTED ({s.halted})" or s.state, f"{k}/{s.intervals}", f"{left // 60}:{left % 60:02d}",
+                     usd(s.capital), str(s.streak), f"{s.drawdown:.1%}")
+        return grid
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    # -- the end --------------------------------------------------------------------------------
+    def finish(self, s: Session, files: str = "") -> None:
+        self.close()
+        m = summary(s)
+        lines = [
+            ("session", f"{m['session']} ({m['mode']})"),
+            ("result", f"HALTED: {m['halted']}" if m["halted"] else "finished"),
+            ("intervals", f"{m['intervals']}: {m['trades']} traded, {m['skipped']} skipped"),
+            ("wins / losses", f"{m['wins']} / {m['losses']}"
+             + (f" (hit rate {m['hit_rate']:.1%})" if m["hit_rate"] is not None else "")),
+            ("PnL", f"{usd(m['pnl'], sign=True)} (fees {usd(m['fees'])})"),
+            ("capital", usd(m["capital"])),
+            ("max drawdown", f"{m['max_drawdown']:.2%}"),
+            ("corrections", str(m["corrections"])),
+        ]
+        if files:
+            lines.append(("files", files))
+        if self.live_mode:
+            from rich.table import Table
+            table = Table(title="session summary", show_header=False)
+            table.add_column(style="bold")
+            table.add_column()
+            for name, value in lines:
+                table.add_row(name, value)
+            self._rich.print(table)
+        else:
+            width = max(len(n) for n, _ in lines)
+            for name, value in lines:
+                print(f"{name:<{width}}  {value}", file=self.out)

@@ -1,0 +1,172 @@
+"""The ports: ``Clock``, ``Feed`` and ``Venue``, and the fsm_bot types they take and return.
+
+Every effect of the machine (time, market data, orders, resolutions) goes through one of these
+protocols, so that ``--sim``, ``--paper`` and ``--live`` differ only in the adapters
+``wiring.py`` plugs in. No vendor dict crosses a port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+import polars as pl
+
+Side = Literal["UP", "DOWN"]
+
+CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "taker_buy_base")
+"""The columns a candle frame carries; ``open_time`` is ms since the epoch (UTC), 1-minute candles."""
+
+
+@dataclass(frozen=True)
+class Level:
+    price: Decimal
+    size: Decimal  # shares
+
+
+@dataclass(frozen=True)
+class Book:
+    """One outcome token's book, best level first on both sides (unlike the CLOB's wire order)."""
+
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0].price if self.asks else None
+
+    def ask_depth_usd(self, levels: int = 5) -> Decimal:
+        return sum((lv.price * lv.size for lv in self.asks[:levels]), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Market:
+    """The venue's market of one interval: ids, limits, fee and both books at the moment asked."""
+
+    slug: str
+    condition_id: str
+    start_ms: int
+    end_ms: int
+    up_token: str
+    down_token: str
+    accepting_orders: bool
+    tick: Decimal
+    min_order_usd: Decimal
+    fee_rate: Decimal
+    up_book: Book
+    down_book: Book
+
+    def token(self, side: Side) -> str:
+        return self.up_token if side == "UP" else self.down_token
+
+    def book(self, side: Side) -> Book:
+        return self.up_book if side == "UP" else self.down_book
+
+
+@dataclass(frozen=True)
+class Depth:
+    """Binance depth summed over the top levels: the live order-book imbalance's input."""
+
+    bid_qty: float
+    ask_qty: float
+    levels: int
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What SIZE decided to buy: a FOK market BUY of ``amount_usd`` no dearer than ``limit_price``."""
+
+    session: str
+    interval: int
+    slug: str
+    side: Side
+    token_id: str
+    amount_usd: Decimal
+    limit_price: Decimal
+    order_type: Literal["FOK", "FAK"] = "FOK"
+
+
+@dataclass(frozen=True)
+class SignedOrder:
+    """An order ready to post; ``key`` is its idempotency key (on Polymarket, the signed order's hash)."""
+
+    key: str
+    intent: OrderIntent
+    payload: dict[str, Any] = field(default_factory=dict)  # the exact body to post, journaled before posting
+
+
+@dataclass(frozen=True)
+class Fill:
+    shares: Decimal
+    spent_usd: Decimal
+    avg_price: Decimal
+    fee_usd: Decimal
+
+
+@dataclass(frozen=True)
+class Accepted:
+    key: str
+    order_id: str
+    fill: Fill
+
+
+@dataclass(frozen=True)
+class Rejected:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    key: str
+    detail: str
+
+
+SubmitResult = Accepted | Rejected | Unknown
+Outcome = Literal["UP", "DOWN"]
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+    def sleep_until(self, t_ms: int) -> None: ...
+
+
+class Feed(Protocol):
+    def candles(self, before_ms: int, count: int) -> pl.DataFrame:
+        """The last ``count`` 1-minute candles closed by ``before_ms`` (CANDLE_COLUMNS), oldest first."""
+        ...
+
+    def depth(self, levels: int) -> Depth | None:
+        """The spot order book's top levels, or None where there is none (replay)."""
+        ...
+
+    def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
+        """The provisional outcome: UP if the close of the last minute >= the open of the first; None if not yet known."""
+        ...
+
+
+class Venue(Protocol):
+    def market(self, start_ms: int) -> Market: ...
+
+    def prepare(self, intent: OrderIntent) -> SignedOrder: ...
+
+    def submit(self, order: SignedOrder) -> SubmitResult: ...
+
+    def lookup(self, key: str) -> Accepted | Rejected | None: ...
+
+    def resolution(self, slug: str) -> Outcome | None: ...
+
+    def balance_usd(self) -> Decimal | None:
+        """Collateral available for stakes, or None where the venue does not hold the money (sim, paper)."""
+        ...
+
+
+def slug(start_ms: int, minutes: int) -> str:
+    """Polymarket's slug of the BTC Up/Down market whose window starts at ``start_ms``."""
+    return f"btc-updown-{minutes}m-{start_ms // 1000}"

@@ -1,0 +1,198 @@
+"""Starting, resuming and inspecting sessions in a state dir: the commands' bodies.
+
+Each function takes plain values, holds the state dir's lock while it works, and returns the
+process's exit code; ``cli.py`` only parses flags and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from fsm_bot import __version__, engine, journal, logs, views
+from fsm_bot.config import Config
+from fsm_bot.console import Console, row_line, summary, usd
+from fsm_bot.errors import Interrupted, JournalCorrupt, StateDirError
+from fsm_bot.session import Session, describe_state, fold, iso_seconds
+from fsm_bot.statedir import JOURNAL, LOG, METRICS, SESSION_FILES, Lock, archive
+from fsm_bot.steps import Begin
+from fsm_bot import wiring
+
+EXIT_OK, EXIT_HALTED, EXIT_INTERRUPTED = 0, 3, 130
+
+
+@dataclass
+class Options:
+    state_dir: Path
+    mode: str = "sim"
+    data: Path | None = None
+    start: str | None = None
+    speed: float = math.inf
+    fresh: bool = False
+    out: TextIO | None = None
+    live_view: bool | None = None
+
+
+@contextlib.contextmanager
+def interrupts(stop: threading.Event, wake: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop``: the append in progress finishes, then the engine stops."""
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        wake.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _existing(state_dir: Path) -> Session | None:
+    path = state_dir / JOURNAL
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    records = journal.read(path).records
+    return fold(records) if records else None
+
+
+def _clear_for_new_session(state_dir: Path, fresh: bool) -> list[str]:
+    """Archive a finished session (or, with --fresh, any); refuse an unfinished one."""
+    notes = []
+    try:
+        old = _existing(state_dir)
+    except JournalCorrupt:
+        if not fresh:
+            raise
+        old = None
+    if old is not None:
+        if not (old.finished or fresh):
+            raise StateDirError(
+                f"{state_dir} holds an unfinished session {old.session} ({describe_state(old)}): run "
+                f"`fsm-bot resume --state-dir {state_dir}` to continue it, or `fsm-bot start --fresh` to archive it "
+                "and begin a new one")
+        target = archive(state_dir, old.session)
+        notes.append(f"archived {'finished' if old.finished else 'unfinished'} session {old.session} to {target}")
+    elif any((state_dir / name).exists() for name in SESSION_FILES):
+        target = archive(state_dir, "unnamed")
+        notes.append(f"archived files of an unnamed session to {target}")
+    return notes
+
+
+def start(opts: Options, cfg: Config) -> int:
+    state_dir = opts.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with Lock.acquire(state_dir) as lock:
+        notes = [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
+        notes += _clear_for_new_session(state_dir, opts.fresh)
+        source = wiring.sim_source(opts.data)
+        feed = wiring.replay_feed(source)
+        start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
+                    else wiring.default_start(feed, cfg, opts.data is None))
+        wiring.check_span(feed, cfg, start_ms)
+        world = wiring.sim_world(state_dir, cfg, source, start_ms, opts.speed, feed=feed)
+        jr = journal.Journal(state_dir / JOURNAL)
+        first = Begin(mode=opts.mode, session=wiring.session_id(opts.mode, start_ms, cfg.seed), start_ms=start_ms,
+                      config=cfg.to_json(), source=source, version=__version__)
+        session = engine.begin(jr, first, start_ms)
+        views.Views(state_dir).append(views.lines(None, session, first))
+        return _run(opts, session, jr, world, notes, resumed=False)
+
+
+def resume(opts: Options, mode: str | None = None) -> int:
+    state_dir = opts.state_dir
+    if not (state_dir / JOURNAL).exists():
+        raise StateDirError(f"{state_dir} holds no session to resume (no {JOURNAL}); `fsm-bot start` begins one")
+    with Lock.acquire(state_dir) as lock:
+        notes = [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
+        jr, contents, session = engine.load(state_dir / JOURNAL)
+        if contents.torn:
+            notes.append(f"dropped a torn last journal record ({contents.torn})")
+        if mode is not None and mode != session.mode:
+            jr.close()
+            raise StateDirError(f"session {session.session} is a --{session.mode} session; it cannot be resumed "
+                                f"as --{mode}")
+        views.Views(state_dir).rebuild((b, a, s) for b, a, s, _ in engine.sessions(contents.records))
+        out = opts.out
+        if session.halted is not None:
+            jr.close()
+            for note in notes:
+                print(note, file=out)
+            print(f"session {session.session} is HALTED ({session.halted}: {session.halt_detail}); it does not trade "
+                  f"again. `fsm-bot start --state-dir {state_dir}` archives it and begins a new session.", file=out)
+            return EXIT_HALTED
+        if session.finished:
+            jr.close()
+            for note in notes:
+                print(note, file=out)
+            print(f"session {session.session} is finished: capital {usd(session.capital)}. Nothing to resume; "
+                  f"`fsm-bot start --state-dir {state_dir}` archives it and begins a new session.", file=out)
+            return EXIT_OK
+        world = wiring.sim_world(state_dir, session.cfg, session.source, session.ts_ms, opts.speed)
+        notes.append(f"resuming session {session.session} at {describe_state(session)} (journal record {session.seq})")
+        return _run(opts, session, jr, world, notes, resumed=True)
+
+
+def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.World, notes: list[str],
+         resumed: bool) -> int:
+    state_dir = opts.state_dir
+    log = logs.open_log(state_dir / LOG)
+    console = Console(world.clock.now_ms, opts.out, opts.live_view)
+    for note in notes:
+        logs.event(log, 30, "runner", note)
+    console.start(session, "\n".join(notes))
+    stop = threading.Event()
+    eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, view_files=views.Views(state_dir),
+                        observer=console, log=log, metrics_path=state_dir / METRICS, stop=stop, resumed=resumed)
+    try:
+        with interrupts(stop, world.wake):
+            final = eng.run()
+    except Interrupted as exc:
+        console.close()
+        logs.event(log, 30, "runner", str(exc), interval=eng.session.interval, error_code=exc.code)
+        print(f"stopped at {describe_state(eng.session)}: {exc}", file=console.out)
+        return EXIT_INTERRUPTED
+    finally:
+        console.close()
+        jr.close()
+        world.close()
+        logs.close(log)
+    console.finish(final, str(state_dir))
+    return EXIT_HALTED if final.halted else EXIT_OK
+
+
+def status(state_dir: Path, last: int = 5, out: TextIO | None = None, as_json: bool = False) -> int:
+    """Where a session stands, from its journal alone; takes no lock and changes nothing."""
+    path = state_dir / JOURNAL
+    if not path.exists():
+        raise StateDirError(f"{state_dir} holds no session (no {JOURNAL})")
+    contents = journal.read(path)
+    s = fold(contents.records)
+    m = summary(s)
+    if as_json:
+        import json
+        data = {**{k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in m.items()},
+                "state": s.state, "interval": min(s.interval, s.intervals), "streak": s.streak,
+                "drawdown": str(s.drawdown), "finished": s.finished, "torn_tail": contents.torn,
+                "last_trades": [views.trade_json(r).strip() for r in s.rows()[-last:]]}
+        print(json.dumps(data, indent=2), file=out)
+        return EXIT_OK
+    print(f"session   {s.session} ({s.mode}), started {iso_seconds(s.start_ms)}", file=out)
+    print(f"state     {describe_state(s)}", file=out)
+    print(f"capital   {usd(s.capital)} (start {usd(s.capital0)}, floor {usd(s.floor)}), streak {s.streak}, "
+          f"drawdown {s.drawdown:.2%}", file=out)
+    print(f"trades    {m['trades']} traded, {m['wins']} won, {m['skipped']} skipped of {len(s.rows())} recorded",
+          file=out)
+    if contents.torn:
+        print(f"journal   a torn last record will be dropped on resume ({contents.torn})", file=out)
+    rows = s.rows()[-last:]
+    if rows:
+        print("last trades:", file=out)
+        for row in rows:
+            print("  " + row_line(row, s.intervals), file=out)
+    return EXIT_OK

@@ -1,0 +1,219 @@
+"""The session folded from the journal: capital, streak, interval, machine state, open position.
+
+``Session.apply(record)`` is the only way a session changes, in a live run and in a resume alike,
+so a resumed session is the same object the uncrashed run held at that record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from fsm_bot import steps
+from fsm_bot.config import Config
+from fsm_bot.machine import HALTED, IDLE
+from fsm_bot.money import ZERO, plain
+from fsm_bot.steps import (Approved, Fetched, Predicted, Recorded, Reconciled, Resolution, Settled, Sized, Skip,
+                           Submitted, SubmitUnknown, TradeRow)
+
+
+def iso(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds: the journal's and the files' timestamps."""
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_seconds(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> int:
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """What the current interval has decided so far."""
+
+    snapshot: steps.Snapshot | None = None
+    prediction: Predicted | None = None
+    approval: Approved | None = None
+    sized: Sized | None = None
+    unknown: SubmitUnknown | None = None
+    submitted: Submitted | None = None
+    settled: Settled | None = None
+    skip: Skip | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    mode: str
+    session: str
+    start_ms: int
+    cfg: Config
+    source: dict[str, Any]
+    capital: Decimal
+    streak: int = 0
+    peak: Decimal = ZERO
+    interval: int = 1
+    state: str = IDLE
+    seq: int = 1  # the next record's seq
+    ts_ms: int = 0  # the last record's time
+    current: Interval = field(default_factory=Interval)
+    trades: tuple[TradeRow, ...] = ()
+    pending: tuple[int, ...] = ()  # traded intervals awaiting official resolution
+    resolutions: tuple[Resolution, ...] = ()
+    halted: str | None = None
+    halt_detail: str = ""
+
+    # -- derived --------------------------------------------------------------------------------
+    @property
+    def intervals(self) -> int:
+        return self.cfg.intervals
+
+    @property
+    def interval_secs(self) -> int:
+        return self.cfg.interval_secs
+
+    @property
+    def capital0(self) -> Decimal:
+        return self.cfg.capital_usd
+
+    @property
+    def floor(self) -> Decimal:
+        return self.cfg.floor_usd
+
+    @property
+    def drawdown(self) -> Decimal:
+        """Loss from the starting capital, as a fraction (the halt rule's measure)."""
+        return max(ZERO, (self.capital0 - self.capital) / self.capital0)
+
+    def interval_start(self, k: int) -> int:
+        return self.start_ms + (k - 1) * self.interval_secs * 1000
+
+    def interval_end(self, k: int) -> int:
+        return self.interval_start(k) + self.interval_secs * 1000
+
+    def secs_left(self, now_ms: int) -> float:
+        return (self.interval_end(self.interval) - now_ms) / 1000
+
+    def entry_open(self, now_ms: int) -> bool:
+        """Whether the current interval still allows an entry (the entry cut-off has not passed)."""
+        return self.secs_left(now_ms) >= self.cfg.entry_cutoff_secs
+
+    @property
+    def done(self) -> bool:
+        """Every interval has its row (or the session halted)."""
+        return self.halted is not None or self.interval > self.intervals
+
+    @property
+    def finished(self) -> bool:
+        """Nothing is left to do: done, and no official resolution is still awaited."""
+        return self.halted is not None or (self.done and not self.pending)
+
+    @property
+    def corrections(self) -> tuple[Resolution, ...]:
+        return tuple(r for r in self.resolutions if r.status == "corrected")
+
+    # -- the fold -------------------------------------------------------------------------------
+    @classmethod
+    def begin(cls, record: dict[str, Any]) -> "Session":
+        b = steps.decode("begin", record["data"])
+        cfg = Config.from_json(b.config)
+        return cls(mode=b.mode, session=b.session, start_ms=b.start_ms, cfg=cfg, source=b.source,
+                   capital=cfg.capital_usd, peak=cfg.capital_usd, ts_ms=parse_iso(record["ts"]))
+
+    def apply(self, record: dict[str, Any], step: steps.Step | None = None) -> "Session":
+        """The session after one more journal record (``step`` is its decoded data, if at hand)."""
+        trigger = record["trigger"]
+        step = step if step is not None else steps.decode(trigger, record["data"])
+        s = dataclasses.replace(self, state=record["dst"], seq=record["seq"] + 1, ts_ms=parse_iso(record["ts"]))
+        return _APPLY[trigger](s, step)
+
+    def row_for_halted(self, k: int) -> TradeRow:
+        return TradeRow(timestamp=iso_seconds(self.interval_start(k)), interval_number=k, prediction="SKIP",
+                        confidence=0.0, odds=None, position_size=ZERO, shares=ZERO, fee=ZERO, outcome="SKIPPED",
+                        pnl=ZERO, capital_after=self.capital, win_streak=self.streak,
+                        reason=f"halted:{self.halted}", order_id=None)
+
+    def rows(self) -> list[TradeRow]:
+        """``trades.jsonl``: the recorded rows, and after a halt one SKIPPED row per remaining interval."""
+        rows = list(self.trades)
+        if self.halted is not None:
+            rows += [self.row_for_halted(k) for k in range(self.interval, self.intervals + 1)]
+        return rows
+
+
+def _at(field_name: str):
+    def apply(s: Session, step: Any) -> Session:
+        return dataclasses.replace(s, current=dataclasses.replace(s.current, **{field_name: step}))
+    return apply
+
+
+def _tick(s: Session, step: Any) -> Session:
+    return dataclasses.replace(s, current=Interval())
+
+
+def _fetched(s: Session, step: Fetched) -> Session:
+    return dataclasses.replace(s, current=dataclasses.replace(s.current, snapshot=step.snapshot))
+
+
+def _recorded(s: Session, step: Recorded) -> Session:
+    row = step.row
+    pending = s.pending + ((row.interval_number,) if row.order_id else ())
+    return dataclasses.replace(s, trades=s.trades + (row,), capital=row.capital_after, streak=row.win_streak,
+                               peak=max(s.peak, row.capital_after), interval=s.interval + 1,
+                               current=Interval(), pending=pending)
+
+
+def _reconciled(s: Session, step: Reconciled) -> Session:
+    capital = s.capital + sum((r.pnl_change for r in step.results), ZERO)
+    done = {r.interval for r in step.results}
+    return dataclasses.replace(s, capital=capital, peak=max(s.peak, capital), resolutions=s.resolutions + step.results,
+                               pending=tuple(k for k in s.pending if k not in done))
+
+
+def _halt(s: Session, step: steps.Halt) -> Session:
+    return dataclasses.replace(s, halted=step.cause, halt_detail=step.detail)
+
+
+_APPLY = {
+    "tick": _tick,
+    "fetched": _fetched,
+    "predicted": _at("prediction"),
+    "approved": _at("approval"),
+    "sized": _at("sized"),
+    "submit_unknown": _at("unknown"),
+    "submitted": _at("submitted"),
+    "settled": _at("settled"),
+    "skip": _at("skip"),
+    "recorded": _recorded,
+    "reconciled": _reconciled,
+    "halt": _halt,
+}
+
+
+def fold(records: Iterable[dict[str, Any]]) -> Session:
+    """The session a journal's records describe."""
+    it = iter(records)
+    first = next(it, None)
+    if first is None or first.get("trigger") != "begin":
+        raise ValueError("a journal starts with its 'begin' record")
+    s = Session.begin(first)
+    for record in it:
+        s = s.apply(record)
+    return s
+
+
+def describe_state(s: Session) -> str:
+    if s.halted:
+        return f"{HALTED} ({s.halted})"
+    if s.finished:
+        return "finished"
+    return f"{s.state}, interval {min(s.interval, s.intervals)}/{s.intervals}"
+
+
+def money(d: Decimal) -> str:
+    return "$" + plain(d.quantize(Decimal("0.01")))

@@ -1,0 +1,268 @@
+"""The typed steps a state handler returns: one frozen dataclass per trigger.
+
+A handler decides; it returns a step naming its trigger and carrying the decision's data. The
+engine journals ``encode(step)`` as the record's ``data`` and fires ``step.trigger``; resume reads
+the data back with ``decode``. Money is ``Decimal`` and travels as an exact string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any, ClassVar
+
+from fsm_bot.ports import Fill
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything FETCH saw that a decision depends on; journaled so decisions replay without the network."""
+
+    interval: int
+    start_ms: int
+    end_ms: int
+    candle_count: int
+    last_candle_ms: int  # open time of the last closed candle
+    close: float
+    rsi: float
+    macd: float
+    macd_signal: float
+    imbalance: float
+    imbalance_source: str  # "binance_depth_top<N>" or "replay_proxy_taker_flow_<N>c"
+    range_pct: float  # (max high - min low) / min low over the volatility window
+    slug: str
+    condition_id: str
+    up_token: str
+    down_token: str
+    accepting_orders: bool
+    up_bid: Decimal | None
+    up_ask: Decimal | None
+    down_bid: Decimal | None
+    down_ask: Decimal | None
+    up_depth_usd: Decimal
+    down_depth_usd: Decimal
+    tick: Decimal
+    min_order_usd: Decimal
+    fee_rate: Decimal
+
+    def ask(self, side: str) -> Decimal | None:
+        return self.up_ask if side == "UP" else self.down_ask
+
+    def token(self, side: str) -> str:
+        return self.up_token if side == "UP" else self.down_token
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """One line of ``trades.jsonl`` (SPEC 4)."""
+
+    timestamp: str
+    interval_number: int
+    prediction: str
+    confidence: float
+    odds: Decimal | None
+    position_size: Decimal
+    shares: Decimal
+    fee: Decimal
+    outcome: str
+    pnl: Decimal
+    capital_after: Decimal
+    win_streak: int
+    reason: str
+    order_id: str | None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What reconciliation learned of one traded interval."""
+
+    interval: int
+    status: str  # "confirmed", "corrected" or "unreconciled"
+    provisional: str
+    official: str | None
+    old_outcome: str
+    new_outcome: str
+    pnl_change: Decimal
+    capital_after: Decimal
+
+
+class Step:
+    trigger: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class Begin(Step):
+    """The journal's first record: the machine's initialisation into IDLE; names the mode."""
+
+    trigger: ClassVar[str] = "begin"
+    mode: str
+    session: str
+    start_ms: int
+    config: dict[str, Any]
+    source: dict[str, Any]  # where the session's data comes from (sim: data file and its digest)
+    version: str
+
+
+@dataclass(frozen=True)
+class Tick(Step):
+    trigger: ClassVar[str] = "tick"
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Reconciled(Step):
+    trigger: ClassVar[str] = "reconciled"
+    results: tuple[Resolution, ...]
+
+
+@dataclass(frozen=True)
+class Skip(Step):
+    trigger: ClassVar[str] = "skip"
+    reason: str
+    detail: str = ""
+    prediction: str = "SKIP"
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class Halt(Step):
+    trigger: ClassVar[str] = "halt"
+    cause: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Fetched(Step):
+    trigger: ClassVar[str] = "fetched"
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Predicted(Step):
+    trigger: ClassVar[str] = "predicted"
+    side: str  # "UP" or "DOWN"
+    confidence: float
+    tier: str  # "strict", "reversion" or "lean"
+    rule: str  # the rule that fired, with the values it saw
+
+
+@dataclass(frozen=True)
+class Approved(Step):
+    trigger: ClassVar[str] = "approved"
+    ask: Decimal
+    range_pct: float
+    secs_left: float
+    candle_age_secs: float
+    drawdown: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """The order as journaled before it is posted: its idempotency key and the exact body."""
+
+    key: str
+    slug: str
+    side: str
+    token_id: str
+    amount_usd: Decimal
+    limit_price: Decimal
+    order_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sized(Step):
+    trigger: ClassVar[str] = "sized"
+    stake_usd: Decimal
+    limit_price: Decimal
+    fee_bound_usd: Decimal
+    balance_usd: Decimal | None = None
+    order: OrderRecord | None = None  # attached by the engine once the venue has prepared (signed) it
+
+
+@dataclass(frozen=True)
+class Submitted(Step):
+    trigger: ClassVar[str] = "submitted"
+    key: str
+    order_id: str
+    fill: Fill
+
+
+@dataclass(frozen=True)
+class SubmitUnknown(Step):
+    trigger: ClassVar[str] = "submit_unknown"
+    key: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Settled(Step):
+    trigger: ClassVar[str] = "settled"
+    result: str  # the market's result: "UP" or "DOWN"
+    source: str  # "reference" (Binance candles) or "official"
+
+
+@dataclass(frozen=True)
+class Recorded(Step):
+    trigger: ClassVar[str] = "recorded"
+    row: TradeRow
+
+
+STEPS: dict[str, type[Step]] = {
+    cls.trigger: cls
+    for cls in (Begin, Tick, Reconciled, Skip, Halt, Fetched, Predicted, Approved, Sized, Submitted,
+                SubmitUnknown, Settled, Recorded)
+}
+
+
+def encode(value: Any) -> Any:
+    """A step (or any of its parts) as plain JSON data; Decimals become exact strings."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode_as(kind: Any, raw: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None:
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        return _decode_as(kind, raw)
+    if kind is Decimal:
+        return Decimal(raw)
+    if kind is float:
+        return float(raw)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_decode_as(item, v) for v in raw)
+    if dataclasses.is_dataclass(kind):
+        return decode_as(kind, raw)
+    return raw
+
+
+def decode_as(cls: type, data: dict[str, Any]) -> Any:
+    hints = _hints(cls)
+    return cls(**{f.name: _decode_as(hints[f.name], data[f.name])
+                  for f in dataclasses.fields(cls) if f.name in data})
+
+
+def decode(trigger: str, data: dict[str, Any]) -> Step:
+    """The step a journal record holds."""
+    return decode_as(STEPS[trigger], data)

@@ -1,0 +1,87 @@
+"""FETCH: turn the candles, the spot book and the venue's market into one journaled snapshot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from fsm_bot import indicators
+from fsm_bot.errors import BotError
+from fsm_bot.money import ZERO
+from fsm_bot.ports import Book, Depth, Market, slug
+from fsm_bot.session import Session
+from fsm_bot.steps import Fetched, Skip, Snapshot, Step
+
+TRIGGERS = {"fetched", "skip"}
+
+MINUTE_MS = 60_000
+
+
+def _bad_prices(c: indicators.Columns, price_max: float) -> str | None:
+    for name in ("open", "high", "low", "close"):
+        col = getattr(c, name)
+        if not np.isfinite(col).all():
+            return f"{name} has NaN or missing values"
+        lo, hi = float(col.min()), float(col.max())
+        if lo <= 0 or hi > price_max:
+            return f"{name} outside (0, {price_max:g}]: min {lo}, max {hi}"
+    for name in ("volume", "taker_buy_base"):
+        col = getattr(c, name)
+        if not np.isfinite(col).all() or col.min() < 0:
+            return f"{name} has NaN, missing or negative values"
+    return None
+
+
+def _bad_book(book: Book) -> str | None:
+    for level in book.bids + book.asks:
+        if not (ZERO < level.price < 1) or level.size <= 0:
+            return f"level {level.price} x {level.size} outside (0, 1) or not positive"
+    return None
+
+
+def run(view: Session, now_ms: int, candles: pl.DataFrame | None, depth: Depth | None, market: Market | None,
+        failure: BotError | None = None) -> Step:
+    """``failure`` is the error that kept the engine from gathering the inputs, if one did."""
+    cfg = view.cfg
+    if failure is not None:
+        return Skip(reason=failure.code, detail=str(failure))
+    assert candles is not None and market is not None
+    k, start, end = view.interval, view.interval_start(view.interval), view.interval_end(view.interval)
+    if candles.height < cfg.candles:
+        return Skip(reason="insufficient_candles", detail=f"{candles.height} of {cfg.candles} closed candles")
+    try:
+        cols = indicators.Columns.of(candles)
+    except indicators.ColumnError as exc:
+        return Skip(reason="bad_candles", detail=str(exc))
+    times = cols.open_time
+    if times[-1] + MINUTE_MS > now_ms or (np.diff(times) != MINUTE_MS).any():
+        return Skip(reason="bad_candles", detail="candles are not consecutive minutes closed before the decision")
+    problem = _bad_prices(cols, cfg.price_max_usd)
+    if problem:
+        return Skip(reason="invalid_price", detail=problem)
+    expected = slug(start, cfg.interval_minutes)
+    if market.slug != expected or market.start_ms != start or market.end_ms != end:
+        return Skip(reason="market_mismatch", detail=f"venue gave {market.slug} for {expected}")
+    if not market.accepting_orders:
+        return Skip(reason="market_closed", detail=f"{market.slug} does not accept orders")
+    problem = _bad_book(market.up_book) or _bad_book(market.down_book)
+    if problem:
+        return Skip(reason="invalid_odds", detail=problem)
+    if depth is not None and not (math.isfinite(depth.bid_qty) and math.isfinite(depth.ask_qty)
+                                  and depth.bid_qty >= 0 and depth.ask_qty >= 0):
+        return Skip(reason="invalid_depth", detail=f"bid {depth.bid_qty}, ask {depth.ask_qty}")
+    ind = indicators.compute(cols, depth, cfg)
+    values = (ind.rsi, ind.macd, ind.macd_signal, ind.imbalance, ind.range_pct)
+    if not all(math.isfinite(v) for v in values):
+        return Skip(reason="indicators_unavailable", detail=f"rsi {ind.rsi}, macd {ind.macd}/{ind.macd_signal}")
+    up, down = market.up_book, market.down_book
+    return Fetched(snapshot=Snapshot(
+        interval=k, start_ms=start, end_ms=end, candle_count=candles.height, last_candle_ms=int(times[-1]),
+        close=ind.close, rsi=ind.rsi, macd=ind.macd, macd_signal=ind.macd_signal, imbalance=ind.imbalance,
+        imbalance_source=ind.imbalance_source, range_pct=ind.range_pct, slug=market.slug,
+        condition_id=market.condition_id, up_token=market.up_token, down_token=market.down_token,
+        accepting_orders=market.accepting_orders, up_bid=up.best_bid, up_ask=up.best_ask, down_bid=down.best_bid,
+        down_ask=down.best_ask, up_depth_usd=up.ask_depth_usd(), down_depth_usd=down.ask_depth_usd(),
+        tick=market.tick, min_order_usd=market.min_order_usd, fee_rate=market.fee_rate))

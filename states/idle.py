@@ -1,0 +1,55 @@
+"""IDLE: between intervals. Reconcile official resolutions, then start the interval (or skip it)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from fsm_bot.money import ZERO, pnl
+from fsm_bot.session import Session
+from fsm_bot.steps import Reconciled, Resolution, Skip, Step, Tick, TradeRow
+
+TRIGGERS = {"tick", "skip", "reconciled"}
+
+
+def _other(side: str) -> str:
+    return "DOWN" if side == "UP" else "UP"
+
+
+def provisional_result(row: TradeRow) -> str:
+    """The market result the row was settled on: its prediction if it won, the other side if not."""
+    return row.prediction if row.outcome == "WIN" else _other(row.prediction)
+
+
+def reconcile(view: Session, now_ms: int, official: Mapping[int, str | None]) -> tuple[Resolution, ...]:
+    """What the official resolutions (interval -> "UP"/"DOWN"/None) change; timeouts become unreconciled."""
+    rows = {r.interval_number: r for r in view.trades}
+    capital, out = view.capital, []
+    for k in view.pending:
+        row, result = rows[k], official.get(k)
+        provisional = provisional_result(row)
+        if result is None:
+            if now_ms < view.interval_end(k) + view.cfg.resolution_timeout_secs * 1000:
+                continue
+            out.append(Resolution(k, "unreconciled", provisional, None, row.outcome, row.outcome, ZERO, capital))
+            continue
+        new_outcome = "WIN" if result == row.prediction else "LOSS"
+        change = pnl(new_outcome == "WIN", row.shares, row.position_size, row.fee) - row.pnl
+        capital += change
+        status = "confirmed" if result == provisional else "corrected"
+        out.append(Resolution(k, status, provisional, result, row.outcome, new_outcome, change, capital))
+    return tuple(out)
+
+
+def run(view: Session, now_ms: int, official: Mapping[int, str | None], resumed: bool = False) -> Step | None:
+    """None when there is nothing to record yet (the session is done and resolutions are awaited)."""
+    results = reconcile(view, now_ms, official)
+    if results:
+        return Reconciled(results=results)
+    if view.done:
+        return None
+    k = view.interval
+    if now_ms >= view.interval_end(k):
+        return Skip(reason="missed", detail=f"the process was down through interval {k}")
+    if resumed and not view.entry_open(now_ms):
+        return Skip(reason="late_resume", detail=f"{view.secs_left(now_ms):.0f} s left at resume")
+    return Tick(start_ms=view.interval_start(k), end_ms=view.interval_end(k))
