@@ -139,12 +139,20 @@ def parse_value(name: str, raw: Any, source: str = "") -> Any:
         raise ConfigError(f"{source}{name}: expected {kind.lower()}, got {raw!r}") from None
 
 
-def validated(cfg: Config) -> Config:
+FLAGS = {"capital_usd": "--capital", "intervals": "--intervals", "interval_minutes": "--interval-minutes",
+         "policy": "--policy", "seed": "--seed"}
+"""Settings that also have a command-line flag, and the flag's name."""
+
+
+def validated(cfg: Config, origins: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` if every field passes its check; the error names the field and where its value came from."""
+    origins = origins or {}
     for f in fields(cfg):
         check = f.metadata["check"]
         value = getattr(cfg, f.name)
         if check is not None and not check(value):
-            raise ConfigError(f"{f.name} = {value}: {f.metadata['why']}")
+            where = f" (from {origins[f.name]})" if f.name in origins else ""
+            raise ConfigError(f"{f.name} = {value}{where}: {f.metadata['why']}")
     if cfg.macd_fast >= cfg.macd_slow:
         raise ConfigError(f"macd_fast = {cfg.macd_fast}: must be below macd_slow = {cfg.macd_slow}")
     lookback = max(cfg.rsi_period + 1, cfg.macd_slow + cfg.macd_signal)
@@ -204,6 +212,7 @@ def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
          overrides: Mapping[str, Any] | None = None) -> Config:
     """Defaults < TOML file < environment (with .env merged in) < flags, validated."""
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     if config_file is not None:
         try:
             table = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
@@ -213,14 +222,18 @@ def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
             raise ConfigError(f"--config {config_file}: not valid TOML ({exc})") from None
         for key, raw in _flatten_toml(table, Path(config_file)).items():
             values[key] = parse_value(key, raw, f"{config_file}: ")
+            origins[key] = str(config_file)
     for name in FIELDS:
         raw_env = (env or {}).get(env_name(name))
         if raw_env is not None and raw_env != "":
             values[name] = parse_value(name, raw_env, f"{env_name(name)}: ")
+            origins[name] = env_name(name)
     for name, raw in (overrides or {}).items():
         if raw is not None:
-            values[name] = parse_value(name, raw, f"--{name.replace('_', '-')}: ")
-    return validated(Config(**values))
+            flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+            values[name] = parse_value(name, raw, f"{flag}: ")
+            origins[name] = flag
+    return validated(Config(**values), origins)
 
 
 def describe() -> list[tuple[str, str, str, str, str]]:

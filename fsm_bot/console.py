@@ -72,7 +72,7 @@ class Console:
             self._live.start()
         else:
             for line in filter(None, [note, header]):
-                print(line, file=self.out, flush=True)
+                self._say(line)
 
     def on_record(self, before: Session, after: Session, step: Step) -> None:
         self.session = after
@@ -88,13 +88,24 @@ class Console:
                     self._say(f"interval {r.interval}: official result {r.official or 'unknown'} ({r.status}); "
                               f"PnL change {usd(r.pnl_change, sign=True)}, capital {usd(r.capital_after)}")
         if self._live is not None:
-            self._live.refresh()
+            try:
+                self._live.refresh()
+            except OSError:
+                self.close()
+                self.out = None
 
     def _say(self, line: str) -> None:
-        if self._live is not None:
-            self._live.console.print(line, highlight=False)
-        else:
-            print(line, file=self.out, flush=True)
+        """Print a line; a closed or broken terminal silences the console, never the session."""
+        if self.out is None:
+            return
+        try:
+            if self._live is not None:
+                self._live.console.print(line, highlight=False)
+            else:
+                print(line, file=self.out, flush=True)
+        except OSError:
+            self.close()
+            self.out = None
 
     def _render(self) -> Any:
         from rich.table import Table
@@ -112,12 +123,17 @@ class Console:
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.stop()
-            self._live = None
+            live, self._live = self._live, None
+            try:
+                live.stop()
+            except OSError:
+                self.out = None
 
     # -- the end --------------------------------------------------------------------------------
     def finish(self, s: Session, files: str = "") -> None:
         self.close()
+        if self.out is None:
+            return
         m = summary(s)
         lines = [
             ("session", f"{m['session']} ({m['mode']})"),
@@ -143,4 +159,4 @@ class Console:
         else:
             width = max(len(n) for n, _ in lines)
             for name, value in lines:
-                print(f"{name:<{width}}  {value}", file=self.out)
+                self._say(f"{name:<{width}}  {value}")

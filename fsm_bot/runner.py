@@ -86,15 +86,15 @@ def _clear_for_new_session(state_dir: Path, fresh: bool) -> list[str]:
 
 def start(opts: Options, cfg: Config) -> int:
     state_dir = opts.state_dir
+    source = wiring.sim_source(opts.data)  # every flag is checked before the state dir is touched
+    feed = wiring.replay_feed(source)
+    start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
+                else wiring.default_start(feed, cfg, opts.data is None))
+    wiring.check_span(feed, cfg, start_ms)
     state_dir.mkdir(parents=True, exist_ok=True)
     with Lock.acquire(state_dir) as lock:
         notes = [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
         notes += _clear_for_new_session(state_dir, opts.fresh)
-        source = wiring.sim_source(opts.data)
-        feed = wiring.replay_feed(source)
-        start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
-                    else wiring.default_start(feed, cfg, opts.data is None))
-        wiring.check_span(feed, cfg, start_ms)
         world = wiring.sim_world(state_dir, cfg, source, start_ms, opts.speed, feed=feed)
         jr = journal.Journal(state_dir / JOURNAL)
         first = Begin(mode=opts.mode, session=wiring.session_id(opts.mode, start_ms, cfg.seed), start_ms=start_ms,

@@ -50,6 +50,8 @@ def parse_start(text: str, interval_secs: int) -> int:
 
 def sim_source(data: Path | None) -> dict[str, Any]:
     path = Path(data).resolve() if data else sim.BUNDLED
+    if not path.is_file():
+        raise ConfigError(f"--data {data}: no such file")
     return {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
 
 
