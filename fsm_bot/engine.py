@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 from fsm_bot import journal as journal_mod
 from fsm_bot import steps, views
-from fsm_bot.errors import (BotError, DataError, FatalError, Interrupted, ReplayMismatch, TransientError,
+from fsm_bot.errors import (DataError, FatalError, Interrupted, ReplayMismatch, StateDirError, TransientError,
                             UnknownOutcome)
 from fsm_bot.logs import event
 from fsm_bot.machine import (AWAIT_SETTLE, FETCH, HALTED, IDLE, PREDICT, RECORD, RISK, SIZE, SKIPPED, SUBMIT,
@@ -126,7 +126,11 @@ class Engine:
         if self.views is not None:
             self.views.append(views.lines(before, self.session, step))
         if step.trigger == "recorded":
-            self.metrics.flush(self.session.trades[-1])
+            row = self.session.trades[-1]
+            self.metrics.flush(row)
+            event(self.log, logging.INFO, "engine", f"interval {row.interval_number}: {row.outcome} ({row.reason}), "
+                  f"pnl {row.pnl}, capital {row.capital_after}, streak {row.win_streak}, seq {self.session.seq - 1}",
+                  interval=row.interval_number)
         self.observer.on_record(before, self.session, step)
 
     def _journal(self, src: str, dst: str, trigger: str, step: Step) -> None:
@@ -360,6 +364,6 @@ def load(path: Path) -> tuple[journal_mod.Journal, journal_mod.Contents, Session
     jr, contents = journal_mod.Journal.recover(path)
     if not contents.records:
         jr.close()
-        raise BotError(f"{path}: the journal is empty")
+        raise StateDirError(f"{path}: the session never began (its first record was torn); `fsm-bot start` begins one")
     replay_check(contents.records)
     return jr, contents, fold(contents.records)
