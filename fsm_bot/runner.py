@@ -142,7 +142,7 @@ def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.Wor
          resumed: bool) -> int:
     state_dir = opts.state_dir
     log = logs.open_log(state_dir / LOG)
-    console = Console(world.clock.now_ms, opts.out, opts.live_view)
+    console = Console(getattr(world.clock, "display_ms", world.clock.now_ms), opts.out, opts.live_view)
     for note in notes:
         logs.event(log, 30, "runner", note)
     console.start(session, "\n".join(notes))

@@ -133,3 +133,17 @@ def test_sessions_fold_the_journal_the_engine_wrote(tmp_path):
     final = run(tmp_path, feed(), FakeVenue(), CFG)
     *_, (before, after, step, rec) = engine.sessions(records(tmp_path))
     assert after == final and isinstance(step, steps.Step)
+
+
+def test_the_sim_clock_jumps_exactly_and_shows_its_progress_while_scaled():
+    import threading as th
+    from fsm_bot.adapters.sim import SimClock
+    clock = SimClock(0, speed=2000.0)
+    seen = []
+    sleeper = th.Thread(target=clock.sleep_until, args=(200_000,))  # 100 ms of wall time
+    sleeper.start()
+    while sleeper.is_alive():
+        seen.append(clock.display_ms())
+    sleeper.join()
+    assert clock.now_ms() == 200_000 and all(0 <= t <= 200_000 for t in seen) and seen == sorted(seen)
+    assert len(set(seen)) > 1  # the live view's countdown moves during the sleep

@@ -17,6 +17,7 @@ import math
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -43,15 +44,28 @@ class SimClock:
         self._now = start_ms
         self.speed = speed
         self.wake = wake or threading.Event()
+        self._sleep: tuple[float, int, int] | None = None  # (wall start, sim start, sim target) of a scaled sleep
 
     def now_ms(self) -> int:
         return self._now
+
+    def display_ms(self) -> int:
+        """For a live view: during a scaled sleep, the simulated time the sleep has reached so far."""
+        sleep = self._sleep
+        if sleep is None:
+            return self._now
+        wall0, start, target = sleep
+        return min(target, start + int((time.monotonic() - wall0) * 1000 * self.speed))
 
     def sleep_until(self, t_ms: int) -> None:
         if t_ms <= self._now:
             return
         if math.isfinite(self.speed):
-            self.wake.wait((t_ms - self._now) / 1000 / self.speed)
+            self._sleep = (time.monotonic(), self._now, t_ms)
+            try:
+                self.wake.wait((t_ms - self._now) / 1000 / self.speed)
+            finally:
+                self._sleep = None
             if self.wake.is_set():
                 return
         self._now = t_ms
