@@ -139,7 +139,7 @@ class Engine:
         s = self.session
         rec = self.journal.append({"ts": iso(self.now), "session": s.session, "interval": min(s.interval, s.intervals),
                                    "src": src, "dst": dst, "trigger": trigger, "data": steps.encode(step)})
-        self.session = s.apply(rec, step)
+        self.session = s.apply(rec, step, self.now)
         if self.on_record is not None:
             self.on_record(rec, step)
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
+
 from fsm_bot import failpoints
 from fsm_bot.errors import JournalCorrupt
 
@@ -27,7 +29,8 @@ _HEAD = len(_PREFIX) + 8 + 2  # {"crc":"xxxxxxxx",
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    body = json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    """The record's line. (orjson writes NaN as null: ``steps.encode`` refuses non-finite floats first.)"""
+    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return b'{"crc":"%08x",' % zlib.crc32(body) + body[1:] + b"\n"
 
 

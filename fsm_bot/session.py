@@ -6,9 +6,9 @@ so a resumed session is the same object the uncrashed run held at that record.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Iterable
 
@@ -20,6 +20,7 @@ from fsm_bot.steps import (Approved, Fetched, Predicted, Recorded, Reconciled, R
                            Submitted, SubmitUnknown, TradeRow)
 
 
+@lru_cache(maxsize=256)
 def iso(ms: int) -> str:
     """ISO-8601 UTC with milliseconds: the journal's and the files' timestamps."""
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
@@ -31,6 +32,14 @@ def iso_seconds(ms: int) -> str:
 
 def parse_iso(text: str) -> int:
     return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for the fold's frozen records, without re-running ``__init__`` (it is hot)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -125,11 +134,12 @@ class Session:
         return cls(mode=b.mode, session=b.session, start_ms=b.start_ms, cfg=cfg, source=b.source,
                    capital=cfg.capital_usd, peak=cfg.capital_usd, ts_ms=parse_iso(record["ts"]))
 
-    def apply(self, record: dict[str, Any], step: steps.Step | None = None) -> "Session":
-        """The session after one more journal record (``step`` is its decoded data, if at hand)."""
+    def apply(self, record: dict[str, Any], step: steps.Step | None = None, ts_ms: int | None = None) -> "Session":
+        """The session after one more journal record (its decoded step and time, if at hand)."""
         trigger = record["trigger"]
         step = step if step is not None else steps.decode(trigger, record["data"])
-        s = dataclasses.replace(self, state=record["dst"], seq=record["seq"] + 1, ts_ms=parse_iso(record["ts"]))
+        s = replace(self, state=record["dst"], seq=record["seq"] + 1,
+                    ts_ms=parse_iso(record["ts"]) if ts_ms is None else ts_ms)
         return _APPLY[trigger](s, step)
 
     def row_for_halted(self, k: int) -> TradeRow:
@@ -148,35 +158,41 @@ class Session:
 
 def _at(field_name: str):
     def apply(s: Session, step: Any) -> Session:
-        return dataclasses.replace(s, current=dataclasses.replace(s.current, **{field_name: step}))
+        return replace(s, current=replace(s.current, **{field_name: step}))
     return apply
 
 
-def _tick(s: Session, step: Any) -> Session:
-    return dataclasses.replace(s, current=Interval())
+def _tick(s: Session, step: steps.Tick) -> Session:
+    return replace(_resolved(s, step.confirmed), current=Interval())
 
 
 def _fetched(s: Session, step: Fetched) -> Session:
-    return dataclasses.replace(s, current=dataclasses.replace(s.current, snapshot=step.snapshot))
+    return replace(s, current=replace(s.current, snapshot=step.snapshot))
 
 
 def _recorded(s: Session, step: Recorded) -> Session:
     row = step.row
     pending = s.pending + ((row.interval_number,) if row.order_id else ())
-    return dataclasses.replace(s, trades=s.trades + (row,), capital=row.capital_after, streak=row.win_streak,
+    return replace(s, trades=s.trades + (row,), capital=row.capital_after, streak=row.win_streak,
                                peak=max(s.peak, row.capital_after), interval=s.interval + 1,
                                current=Interval(), pending=pending)
 
 
+def _resolved(s: Session, results: tuple[Resolution, ...]) -> Session:
+    if not results:
+        return s
+    capital = s.capital + sum((r.pnl_change for r in results), ZERO)
+    done = {r.interval for r in results}
+    return replace(s, capital=capital, peak=max(s.peak, capital), resolutions=s.resolutions + results,
+                   pending=tuple(k for k in s.pending if k not in done))
+
+
 def _reconciled(s: Session, step: Reconciled) -> Session:
-    capital = s.capital + sum((r.pnl_change for r in step.results), ZERO)
-    done = {r.interval for r in step.results}
-    return dataclasses.replace(s, capital=capital, peak=max(s.peak, capital), resolutions=s.resolutions + step.results,
-                               pending=tuple(k for k in s.pending if k not in done))
+    return _resolved(s, step.results)
 
 
 def _halt(s: Session, step: steps.Halt) -> Session:
-    return dataclasses.replace(s, halted=step.cause, halt_detail=step.detail)
+    return replace(s, halted=step.cause, halt_detail=step.detail)
 
 
 _APPLY = {

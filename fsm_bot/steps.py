@@ -8,6 +8,7 @@ the data back with ``decode``. Money is ``Decimal`` and travels as an exact stri
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class Tick(Step):
     trigger: ClassVar[str] = "tick"
     start_ms: int
     end_ms: int
+    confirmed: tuple[Resolution, ...] = ()  # official results that agreed, learned while IDLE
 
 
 @dataclass(frozen=True)
@@ -220,15 +222,30 @@ STEPS: dict[str, type[Step]] = {
 }
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def encode(value: Any) -> Any:
     """A step (or any of its parts) as plain JSON data; Decimals become exact strings."""
-    if isinstance(value, Decimal):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError(f"a journaled number must be finite, got {value}")
+        return value
+    if kind is Decimal:
         return format(value, "f")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list)):
+    if hasattr(kind, "__dataclass_fields__"):
+        return {name: encode(getattr(value, name)) for name in _field_names(kind)}
+    if kind in (tuple, list):
         return [encode(v) for v in value]
-    if isinstance(value, dict):
+    if kind is dict:
         return {k: encode(v) for k, v in value.items()}
     return value
 

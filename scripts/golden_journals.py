@@ -21,7 +21,7 @@ SESSIONS = {
     "halt": ["--capital", "10", "--intervals", "4"],
     "kill-in-submit": ["--intervals", "3"],
 }
-KILL_AT = {"kill-in-submit": "journal.appended:15"}  # right after interval 2's 'sized' record
+KILL_AT = {"kill-in-submit": "journal.appended:14"}  # right after interval 2's 'sized' record
 
 
 def main() -> int:

@@ -20,17 +20,17 @@ MINUTE_MS = 60_000
 
 
 def _bad_prices(c: indicators.Columns, price_max: float) -> str | None:
+    """A description of the first unusable column, or None. (A NaN makes min and max NaN, and every
+    comparison with NaN is false, so the range checks catch NaN and infinities too.)"""
     for name in ("open", "high", "low", "close"):
         col = getattr(c, name)
-        if not np.isfinite(col).all():
-            return f"{name} has NaN or missing values"
-        lo, hi = float(col.min()), float(col.max())
-        if lo <= 0 or hi > price_max:
-            return f"{name} outside (0, {price_max:g}]: min {lo}, max {hi}"
+        lo, hi = col.min(), col.max()
+        if not (lo > 0 and hi <= price_max):
+            return f"{name} outside (0, {price_max:g}] or not a number: min {lo}, max {hi}"
     for name in ("volume", "taker_buy_base"):
         col = getattr(c, name)
-        if not np.isfinite(col).all() or col.min() < 0:
-            return f"{name} has NaN, missing or negative values"
+        if not (col.min() >= 0 and col.max() < np.inf):
+            return f"{name} has NaN, infinite or negative values"
     return None
 
 

@@ -22,10 +22,9 @@ def provisional_result(row: TradeRow) -> str:
 
 def reconcile(view: Session, now_ms: int, official: Mapping[int, str | None]) -> tuple[Resolution, ...]:
     """What the official resolutions (interval -> "UP"/"DOWN"/None) change; timeouts become unreconciled."""
-    rows = {r.interval_number: r for r in view.trades}
     capital, out = view.capital, []
     for k in view.pending:
-        row, result = rows[k], official.get(k)
+        row, result = view.trades[k - 1], official.get(k)  # rows are recorded in interval order
         provisional = provisional_result(row)
         if result is None:
             if now_ms < view.interval_end(k) + view.cfg.resolution_timeout_secs * 1000:
@@ -41,15 +40,22 @@ def reconcile(view: Session, now_ms: int, official: Mapping[int, str | None]) ->
 
 
 def run(view: Session, now_ms: int, official: Mapping[int, str | None], resumed: bool = False) -> Step | None:
-    """None when there is nothing to record yet (the session is done and resolutions are awaited)."""
+    """None when there is nothing to record yet (the session is done and resolutions are awaited).
+
+    A correction or an unreconciled trade is journaled on its own (``reconciled``); official results
+    that merely confirm ride on the next ``tick``.
+    """
     results = reconcile(view, now_ms, official)
-    if results:
+    if results and (view.done or any(r.status != "confirmed" for r in results)):
         return Reconciled(results=results)
     if view.done:
         return None
     k = view.interval
+    if results:  # confirmations only, and a skip would not carry them: record them first
+        if now_ms >= view.interval_end(k) or (resumed and not view.entry_open(now_ms)):
+            return Reconciled(results=results)
     if now_ms >= view.interval_end(k):
         return Skip(reason="missed", detail=f"the process was down through interval {k}")
     if resumed and not view.entry_open(now_ms):
         return Skip(reason="late_resume", detail=f"{view.secs_left(now_ms):.0f} s left at resume")
-    return Tick(start_ms=view.interval_start(k), end_ms=view.interval_end(k))
+    return Tick(start_ms=view.interval_start(k), end_ms=view.interval_end(k), confirmed=results)

@@ -184,6 +184,7 @@ class SimVenue:
         self.model, self.durable = model, durable
         self.ledger = Path(ledger)
         self.orders: dict[str, dict[str, Any]] = {}
+        self._last_market: Market | None = None
         self._load()
         self._fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
@@ -213,6 +214,13 @@ class SimVenue:
         return "0x" + h, str(int(h[:30], 16)), str(int(h[30:60], 16))
 
     def market(self, start_ms: int) -> Market:
+        """The interval's market: a pure function of (seed, start), kept for the interval's second ask."""
+        if self._last_market is not None and self._last_market.start_ms == start_ms:
+            return self._last_market
+        self._last_market = self._market(start_ms)
+        return self._last_market
+
+    def _market(self, start_ms: int) -> Market:
         condition, up, down = self._ids(start_ms)
         up_book, down_book = self.model.books(random.Random(f"{self.seed}:{start_ms}"))
         return Market(slug=slug(start_ms, self.minutes), condition_id=condition, start_ms=start_ms,
