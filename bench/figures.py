@@ -1,0 +1,206 @@
+"""The benchmarks themselves: each takes (data file or None, quick) and returns a dict of figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fsm_bot import engine, journal, steps
+from fsm_bot.adapters.sim import BUNDLED, ReplayFeed, load_candles
+from fsm_bot.config import Config
+from fsm_bot.session import fold
+from fsm_bot.wiring import sim_world
+
+EXE = str(Path(sys.executable).with_name("fsm-bot"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stats_us(samples_ns: list[int]) -> dict[str, float]:
+    arr = np.array(samples_ns) / 1000
+    return {"n": len(arr), "p50_us": round(float(np.percentile(arr, 50)), 1),
+            "p99_us": round(float(np.percentile(arr, 99)), 1), "mean_us": round(float(arr.mean()), 1)}
+
+
+def wall(cmd: list[str], runs: int, env: dict | None = None, setup: Callable[[], None] | None = None) -> dict:
+    """Median wall time of a whole command over ``runs`` runs (each preceded by ``setup``)."""
+    times = []
+    for _ in range(runs):
+        if setup:
+            setup()
+        started = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        times.append(time.perf_counter() - started)
+    return {"runs": runs, "median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3)}
+
+
+def long_session(data: Path | None, intervals: int, d: Path) -> tuple[Path, float]:
+    """One sim session of ``intervals`` intervals through the real engine (no fsync); (journal, seconds)."""
+    feed = ReplayFeed(load_candles(data or BUNDLED))
+    step = 300_000
+    start = -(-(feed.first_ms + 100 * 60_000) // step) * step
+    intervals = min(intervals, (feed.last_ms - start) // step - 1)
+    cfg = Config(intervals=intervals, capital_usd=Decimal(10) ** 9)  # no halt: every interval runs the machine
+    world = sim_world(d, cfg, {"kind": "replay"}, start, feed=feed, durable=False)
+    jr = journal.Journal(d / "journal.jsonl", durable=False)
+    session = engine.begin(jr, steps.Begin(mode="sim", session="bench", start_ms=start, config=cfg.to_json(),
+                                           source={"kind": "replay"}, version="bench"), start)
+    started = time.perf_counter()
+    engine.Engine(session, jr, world.clock, world.feed, world.venue).run()
+    seconds = time.perf_counter() - started
+    jr.close()
+    world.close()
+    return d / "journal.jsonl", seconds
+
+
+# -- journal --------------------------------------------------------------------------------------
+def journal_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        tmp = Path(tmp)
+        (tmp / "sample").mkdir()
+        path, _ = long_session(None, 3, tmp / "sample")
+        record = next(r for r in journal.read(path).records if r["trigger"] == "fetched")
+        record = {k: v for k, v in record.items() if k not in ("crc", "seq", "v")}
+        n = 300 if quick else 3000
+        jr = journal.Journal(tmp / "append.jsonl")
+        line = journal.encode({**record, "seq": 0, "v": journal.SCHEMA})
+        fd = os.open(tmp / "bare.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        ours, bare = [], []
+        for _ in range(n):  # interleaved, so both see the same disk
+            t = time.perf_counter_ns()
+            jr.append(record)
+            ours.append(time.perf_counter_ns() - t)
+            t = time.perf_counter_ns()
+            os.write(fd, line)
+            os.fsync(fd)
+            bare.append(time.perf_counter_ns() - t)
+        jr.close()
+        os.close(fd)
+        a, b = stats_us(ours), stats_us(bare)
+        out = {"record_bytes": len(line), "append_fsync": a, "bare_write_fsync": b,
+               "ratio_p50": round(a["p50_us"] / b["p50_us"], 3), "ratio_p99": round(a["p99_us"] / b["p99_us"], 3)}
+        target_records = 10_000 if quick else 100_000
+        (tmp / "long").mkdir()
+        long_path, _ = long_session(data, math.ceil(target_records / 8.1), tmp / "long")
+        started = time.perf_counter()
+        contents = journal.read(long_path)
+        read_s = time.perf_counter() - started
+        session = fold(contents.records)
+        fold_s = time.perf_counter() - started - read_s
+        checked = engine.replay_check(contents.records)
+        total_s = time.perf_counter() - started
+        out["replay"] = {"records": len(contents.records), "bytes": long_path.stat().st_size,
+                         "read_s": round(read_s, 3), "fold_s": round(fold_s, 3),
+                         "read_fold_check_s": round(total_s, 3), "decisions_rechecked": checked,
+                         "final_interval": session.interval - 1}
+        return out
+
+
+# -- start-up -------------------------------------------------------------------------------------
+def startup_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    runs = 3 if quick else 10
+    out: dict[str, Any] = {"help": wall([EXE, "--help"], runs)}
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        crashed, work = Path(tmp) / "crashed", Path(tmp) / "work"
+        subprocess.run([EXE, "start", "--sim", "--state-dir", str(crashed)], capture_output=True,
+                       env={**os.environ, "FSM_BOT_FAILPOINT": "journal.appended:40"})
+
+        def fresh_copy() -> None:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(crashed, work)
+        env = {**os.environ, "FSM_BOT_FAILPOINT": "journal.appended:1"}  # dies right after its first action
+        out["resume_to_first_action"] = wall([EXE, "resume", "--state-dir", str(work)], runs, env, fresh_copy)
+        out["sim_session_18_intervals"] = wall([EXE, "start", "--sim", "--state-dir", str(work), "--fresh"], runs)
+    return out
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def peak_rss_mb(cmd: list[str]) -> float:
+    """Peak RSS of a command, read by a fresh parent so that no other child's peak counts."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    done = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, check=True)
+    return round(int(done.stdout.strip()) / 1024, 1)
+
+
+def memory_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        return {"sim_session_peak_rss_mb": peak_rss_mb([EXE, "start", "--sim", "--state-dir", str(Path(tmp) / "s")])}
+
+
+# -- throughput -----------------------------------------------------------------------------------
+def throughput_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.vectorised import decide, interval_rows
+    frame = load_candles(data or BUNDLED)
+    cfg = Config()
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        limit = 3_000 if quick else 10**9
+        path, machine_s = long_session(data, limit, Path(tmp))
+        recs = journal.read(path).records
+    decided = {r["interval"]: (r["data"]["side"], r["data"]["tier"]) for r in recs if r["trigger"] == "predicted"}
+    starts = {r["interval"]: r["data"]["start_ms"] for r in recs if r["trigger"] == "tick"}
+    n = len(starts)
+    times = frame.get_column("open_time").to_numpy()
+    first, last = min(starts.values()), max(starts.values())
+    started = time.perf_counter()
+    rows = interval_rows(times, cfg, first, last)
+    ref = decide(frame, cfg, rows)
+    vector_s = time.perf_counter() - started
+    by_start = {int(t): (str(s), str(k)) for t, s, k in zip(ref.start_ms, ref.side, ref.tier)}
+    agree = sum(by_start.get(starts[k]) == decided.get(k) for k in starts)
+    return {"intervals": n, "machine_s": round(machine_s, 2), "machine_intervals_per_s": round(n / machine_s),
+            "vectorised_s": round(vector_s, 3), "vectorised_intervals_per_s": round(len(rows) / vector_s),
+            "ratio": round((len(rows) / vector_s) / (n / machine_s), 1),
+            "decisions_agree": agree, "decisions_agree_share": agree / n if n else None}
+
+
+BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
+    "journal": journal_bench,
+    "startup": startup_bench,
+    "memory": memory_bench,
+    "throughput": throughput_bench,
+}
+
+
+def targets(results: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"value": value, "target": target, "met": met} for name, value, target, met in rows(results)}
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
+    out: list[tuple[str, Any, str, bool | None]] = []
+    j = results.get("journal")
+    if j:
+        out.append(("journal append+fsync p50 (us)", j["append_fsync"]["p50_us"], "", None))
+        out.append(("bare write+fsync p50 (us)", j["bare_write_fsync"]["p50_us"], "", None))
+        out.append(("journal / bare, p50", j["ratio_p50"], "<= 1.5x", j["ratio_p50"] <= 1.5))
+        out.append((f"replay of {j['replay']['records']:,} records (s)", j["replay"]["read_fold_check_s"], "", None))
+    s = results.get("startup")
+    if s:
+        out.append(("fsm-bot --help (s)", s["help"]["median_s"], "<= 0.3 s", s["help"]["median_s"] <= 0.3))
+        r = s["resume_to_first_action"]["median_s"]
+        out.append(("fsm-bot resume to its first action (s)", r, "<= 0.5 s", r <= 0.5))
+        out.append(("fsm-bot start --sim, 18 intervals (s)", s["sim_session_18_intervals"]["median_s"], "< 60 s",
+                    s["sim_session_18_intervals"]["median_s"] < 60))
+    m = results.get("memory")
+    if m:
+        out.append(("peak RSS, start --sim (MB)", m["sim_session_peak_rss_mb"], "<= 512 MB",
+                    m["sim_session_peak_rss_mb"] <= 512))
+    t = results.get("throughput")
+    if t:
+        out.append(("machine intervals/s", t["machine_intervals_per_s"], ">= 5,000/s", t["machine_intervals_per_s"] >= 5000))
+        out.append(("vectorised reference intervals/s", t["vectorised_intervals_per_s"], "", None))
+        out.append(("vectorised / machine", t["ratio"], "<= 50x", t["ratio"] <= 50))
+        out.append(("decisions that agree", f"{t['decisions_agree_share']:.2%}", "100%", t["decisions_agree_share"] == 1))
+    return out
