@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import polars as pl
 
 from fsm_bot import failpoints, matching, steps
@@ -230,7 +231,7 @@ class SimVenue:
 
     def prepare(self, intent: OrderIntent) -> SignedOrder:
         body = steps.encode(intent)
-        key = "0x" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type})
 
     def submit(self, order: SignedOrder) -> SubmitResult:
@@ -253,7 +254,7 @@ class SimVenue:
         entry = {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
                  "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
                  "order_type": intent.order_type, "fill": steps.encode(fill), "ts_ms": self.clock.now_ms()}
-        os.write(self._fd, (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode())
+        os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
         if self.durable:
             os.fsync(self._fd)
         self.orders[order.key] = entry
