@@ -49,27 +49,44 @@ class _Silent:
         pass
 
 
+DECISION_STAGES = ("fetch", "indicators", "predict", "risk", "size", "submit")
+
+
 @dataclass
 class Metrics:
-    """Wall-clock time per state in the current interval, in ms (sleeps excluded)."""
+    """Where an interval's time went, in ms, sleeps excluded: one stage per state (FETCH split into the
+    port calls, ``fetch``, and the handler's indicators), and the journal appends of the decision path
+    (from the interval's ``tick`` to the order's answer) apart. ``decision_ms`` is the interval start to
+    the venue's answer: what a trader waits for."""
 
     path: Path | None
     spent: dict[str, float] = field(default_factory=dict)
-    journal_ms: float = 0.0
+    journal_ms: float = 0.0  # appends of the records from tick to submitted
+    other_journal_ms: float = 0.0
+    intervals: list[dict[str, Any]] = field(default_factory=list)
+    keep: bool = False  # keep each interval's line in ``intervals`` (benchmarks read them)
 
-    def add(self, state: str, ms: float) -> None:
-        self.spent[state] = self.spent.get(state, 0.0) + ms
+    def add(self, stage: str, ms: float) -> None:
+        self.spent[stage] = self.spent.get(stage, 0.0) + ms
+
+    def add_journal(self, src: str, ms: float) -> None:
+        if src in (IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT):
+            self.journal_ms += ms
+        else:
+            self.other_journal_ms += ms
 
     def flush(self, row: steps.TradeRow) -> None:
-        spent = {state.lower() + "_ms": round(ms, 3) for state, ms in self.spent.items()}
-        decision = sum(self.spent.get(s, 0.0) for s in (FETCH, PREDICT, RISK, SIZE, SUBMIT))
+        decision = sum(self.spent.get(stage, 0.0) for stage in DECISION_STAGES) + self.journal_ms
+        line = {"interval": row.interval_number, "outcome": row.outcome,
+                **{f"{stage}_ms": round(ms, 3) for stage, ms in self.spent.items()},
+                "journal_ms": round(self.journal_ms, 3), "decision_ms": round(decision, 3),
+                "total_ms": round(sum(self.spent.values()) + self.journal_ms + self.other_journal_ms, 3)}
         if self.path is not None:
-            line = {"interval": row.interval_number, "outcome": row.outcome, **spent,
-                    "journal_ms": round(self.journal_ms, 3), "decision_ms": round(decision, 3),
-                    "total_ms": round(sum(self.spent.values()), 3)}
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(line, separators=(",", ":")) + "\n")
-        self.spent, self.journal_ms = {}, 0.0
+        if self.keep:
+            self.intervals.append(line)
+        self.spent, self.journal_ms, self.other_journal_ms = {}, 0.0, 0.0
 
 
 class Engine:
@@ -87,19 +104,19 @@ class Engine:
         self.resumed = resumed
         self.on_record = on_record
         self.now = clock.now_ms()
+        self._slept = self._sub = 0.0
         self.bot = Bot(self._journal)
         self.machine = build(self.bot, session.state, HANDLER_TRIGGERS)
-        self._slept = 0.0
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> Session:
         while not self.session.finished:
             self._check_stop()
             state = self.session.state
-            started, self._slept = time.perf_counter(), 0.0
+            started, self._slept, self._sub = time.perf_counter(), 0.0, 0.0
             step = self._decide(state)
             self._check_stop()
-            self.metrics.add(state, (time.perf_counter() - started - self._slept) * 1000)
+            self.metrics.add(state.lower(), (time.perf_counter() - started - self._slept - self._sub) * 1000)
             if step is None:
                 self._sleep_until(self.now + RESOLUTION_POLL_SECS * 1000)
                 continue
@@ -123,7 +140,7 @@ class Engine:
         before = self.session
         started = time.perf_counter()
         self.bot.trigger(step.trigger, step=step)
-        self.metrics.journal_ms += (time.perf_counter() - started) * 1000
+        self.metrics.add_journal(before.state, (time.perf_counter() - started) * 1000)
         if self.views is not None:
             self.views.append(views.lines(before, self.session, step))
         if step.trigger == "recorded":
@@ -195,7 +212,11 @@ class Engine:
             event(self.log, logging.ERROR, "fetch", f"interval {s.interval} skipped: {exc}", interval=s.interval,
                   error_code=exc.code)
             return fetch.run(s, now, None, None, None, failure=exc)
-        return fetch.run(s, now, candles, depth, market)
+        started = time.perf_counter()
+        step = fetch.run(s, now, candles, depth, market)
+        self._sub = time.perf_counter() - started
+        self.metrics.add("indicators", self._sub * 1000)
+        return step
 
     def _predict(self) -> Step:
         self._read_clock()
