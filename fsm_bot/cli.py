@@ -81,17 +81,84 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=5, metavar="N", help="how many of the last trades to show")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
+                       description="Every win/loss sequence of a session, followed exactly through the machine's "
+                       "sizing, fee and halt rules, for each win rate and entry price; checked by a Monte Carlo.")
+    p.add_argument("--win-rate", metavar="W[,W...]", help="win rates (default 0.40,0.42,...,0.60)")
+    p.add_argument("--price", metavar="P[,P...]", help="entry prices (default 0.45,0.50,0.51,0.55,0.60)")
+    p.add_argument("--fee-rate", metavar="R", help="taker fee rate (default: the config's, 0.072)")
+    p.add_argument("--monte-carlo", type=int, default=50_000, metavar="N", help="Monte Carlo sessions per cell (0: none)")
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="the Monte Carlo's seed")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="write P(halt) and expected capital as a PNG")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per win rate and price)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (sizing, floor, intervals)")
+    p.add_argument("--capital", metavar="USD", help="starting capital (default 100)")
+    p.add_argument("--intervals", metavar="N", help="intervals in the session (default 18, at most 22)")
+
     p = sub.add_parser("graph", help="export the interval machine's diagram")
     p.add_argument("--out", type=Path, default=Path("diagrams"), metavar="DIR", help="output folder (default diagrams/)")
     p.add_argument("--format", default="svg,png,mmd,dot", metavar="LIST", help="any of svg,png,mmd,dot")
     return top
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, **overrides: object):
     from fsm_bot import config
-    overrides = {"capital_usd": args.capital, "intervals": args.intervals, "interval_minutes": args.interval_minutes,
-                 "policy": args.policy, "seed": args.seed}
-    return config.load(args.config, config.environment(), overrides)
+    flags = {"capital_usd": args.capital, "intervals": args.intervals,
+             "interval_minutes": getattr(args, "interval_minutes", None), "policy": getattr(args, "policy", None),
+             "seed": getattr(args, "seed", None), **overrides}
+    return config.load(args.config, config.environment(), flags)
+
+
+def _numbers(text: str | None, flag: str, low: float, high: float) -> list[str] | None:
+    if text is None:
+        return None
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    for v in values:
+        try:
+            ok = low < float(v) < high
+        except ValueError:
+            ok = False
+        if not ok:
+            raise _usage(f"{flag}: {v!r} is not a number in ({low:g}, {high:g})")
+    return values or None
+
+
+def _risk(args: argparse.Namespace) -> int:
+    import json
+    from decimal import Decimal
+
+    from fsm_bot import risk
+    cfg = _config(args, seed=None)
+    if cfg.intervals > 22:
+        raise _usage(f"--intervals {cfg.intervals}: the exact analysis enumerates 2^intervals sequences; at most 22")
+    win_rates = tuple(float(w) for w in _numbers(args.win_rate, "--win-rate", 0, 1) or risk.WIN_RATES)
+    prices = tuple(Decimal(p) for p in _numbers(args.price, "--price", 0, 1) or risk.PRICES)
+    fee = Decimal(_numbers(args.fee_rate, "--fee-rate", -1e-12, 1)[0]) if args.fee_rate else cfg.fee_rate
+    if args.monte_carlo < 0:
+        raise _usage(f"--monte-carlo {args.monte_carlo}: must be >= 0")
+    rows = risk.analyse(cfg, win_rates, prices, fee, args.monte_carlo, args.seed)
+    if args.plot:
+        risk.plot(rows, args.plot)
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "distribution"} for r in rows], indent=2))
+        return 0
+    print(f"{cfg.intervals}-interval sessions from ${cfg.capital_usd}, floor ${cfg.floor_usd}, fee rate {fee}; "
+          f"every trade at the entry price; {2 ** cfg.intervals:,} sequences each")
+    head = f"{'win':>5} {'price':>5} {'P(halt)':>8} {'P(loss)':>8} {'E[final]':>9} {'median':>8} {'p05':>7} " \
+           f"{'p95':>8} {'maxDD95':>8}  Monte Carlo P(halt), E[final]"
+    print(head)
+    for r in rows:
+        mc = r.get("monte_carlo")
+        check = (f"  {mc['p_halt']:.4f}+-{mc['p_halt_se']:.4f}, {mc['expected_final']:.2f}+-"
+                 f"{mc['expected_final_se']:.2f} {'ok' if r['monte_carlo_agrees'] else 'DISAGREES'}") if mc else ""
+        print(f"{r['win_rate']:>5.2f} {r['price']:>5.2f} {r['p_halt']:>8.4f} {r['p_loss']:>8.4f} "
+              f"{r['expected_final']:>9.2f} {r['median_final']:>8.2f} {r['final_p05']:>7.2f} {r['final_p95']:>8.2f} "
+              f"{r['max_drawdown_p95']:>8.1%}{check}")
+    for price in prices:
+        print(f"break-even win rate at {price}: {risk.breakeven_win_rate(price, fee):.4f}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -131,7 +198,7 @@ def _usage(message: str) -> BotError:
     return ConfigError(message)
 
 
-COMMANDS = {"start": _start, "resume": _resume, "status": _status, "graph": _graph}
+COMMANDS = {"start": _start, "resume": _resume, "status": _status, "graph": _graph, "risk": _risk}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
