@@ -81,6 +81,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=5, metavar="N", help="how many of the last trades to show")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("backtest", help="run the machine over real history, session after session",
+                       description="The same machine, handlers and simulated venue as --sim, 18-interval session "
+                       "after session over a span of candles; per-session results, decisions, an aggregate and plots.")
+    p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
+    p.add_argument("--from", dest="first", metavar="T", help="first session start (ISO-8601 UTC or unix seconds)")
+    p.add_argument("--to", dest="last", metavar="T", help="last session start")
+    p.add_argument("--policy", choices=("tiered", "strict"), help="prediction policy (default tiered)")
+    p.add_argument("--seed", metavar="N", help="seed of the simulated venue's books (default 1)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings")
+    p.add_argument("--capital", metavar="USD", help="starting capital of each session (default 100)")
+    p.add_argument("--intervals", metavar="N", help="intervals per session (default 18)")
+    p.add_argument("--out", type=Path, default=Path("backtest"), metavar="DIR",
+                   help="where sessions.parquet, aggregate.json and the plots go (default ./backtest)")
+    p.add_argument("--decisions", type=Path, metavar="FILE", help="write one row per interval (parquet, or CSV by suffix)")
+    p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
+
     p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
                        description="Every win/loss sequence of a session, followed exactly through the machine's "
                        "sizing, fee and halt rules, for each win rate and entry price; checked by a Monte Carlo.")
@@ -121,6 +137,72 @@ def _numbers(text: str | None, flag: str, low: float, high: float) -> list[str] 
         if not ok:
             raise _usage(f"{flag}: {v!r} is not a number in ({low:g}, {high:g})")
     return values or None
+
+
+def _when(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    from fsm_bot import wiring
+    return wiring.parse_start(text, 60)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+    import sys as _sys
+
+    from fsm_bot import backtest, wiring
+    from fsm_bot.adapters import sim
+    cfg = _config(args)
+    first, last = _when(args.first, "--from"), _when(args.last, "--to")
+    source = wiring.sim_source(args.data)
+    feed = sim.ReplayFeed(sim.load_candles(sim.BUNDLED if args.data is None else args.data))
+    if first is not None and last is not None and last < first:
+        raise _usage(f"--to {args.last}: before --from {args.first}")
+    progress = None
+    if _sys.stderr.isatty() and not args.json:
+        from rich.progress import Progress
+        bar = Progress(transient=True)
+        task = bar.add_task("backtest", total=None)
+        bar.start()
+        progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+    try:
+        sessions, decisions, seconds = backtest.backtest(feed, cfg, first, last, progress, source)
+    finally:
+        if progress:
+            bar.stop()
+    if sessions.height == 0:
+        raise _usage("--from/--to: no whole session fits in that span of the data")
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = backtest.aggregate(sessions, decisions)
+    summary |= {"seconds": round(seconds, 2), "intervals_per_second": round(len(decisions) / seconds)}
+    sessions.write_parquet(args.out / "sessions.parquet")
+    (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plots = backtest.plots(sessions, decisions, args.out)
+    if args.decisions:
+        if args.decisions.suffix == ".csv":
+            decisions.write_csv(args.decisions)
+        else:
+            decisions.write_parquet(args.decisions)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    fc, dd = summary["final_capital"], summary["max_drawdown"]
+    lo, hi = summary["hit_rate_wilson95"]
+    print(f"{summary['sessions']:,} sessions, {summary['intervals']:,} intervals, {summary['trades']:,} trades in "
+          f"{seconds:.1f} s ({summary['intervals_per_second']:,} intervals/s)")
+    print(f"hit rate        {summary['hit_rate']:.2%} (95% {lo:.2%}-{hi:.2%})" if summary["hit_rate"] is not None
+          else "hit rate        no trades")
+    print(f"halts           {summary['halts']:,} ({summary['halt_share']:.1%}) {summary['halt_causes']}")
+    print(f"final capital   p05 {fc['p05']:.2f}  p25 {fc['p25']:.2f}  median {fc['p50']:.2f}  p75 {fc['p75']:.2f}  "
+          f"p95 {fc['p95']:.2f}  mean {fc['mean']:.2f}")
+    print(f"in profit       {summary['sessions_in_profit']:.1%} of sessions")
+    if summary["pnl_per_trade"] is not None:
+        print(f"PnL per trade   {summary['pnl_per_trade']:+.4f} USD; total {summary['pnl_total']:+.2f}, "
+              f"fees {summary['fees_total']:.2f}")
+    print(f"max drawdown    p50 {dd['p50']:.1%}  p95 {dd['p95']:.1%}")
+    print(f"wrote {args.out / 'sessions.parquet'}, {args.out / 'aggregate.json'}, "
+          + ", ".join(str(p) for p in plots) + (f", {args.decisions}" if args.decisions else ""))
+    return 0
 
 
 def _risk(args: argparse.Namespace) -> int:
@@ -198,7 +280,8 @@ def _usage(message: str) -> BotError:
     return ConfigError(message)
 
 
-COMMANDS = {"start": _start, "resume": _resume, "status": _status, "graph": _graph, "risk": _risk}
+COMMANDS = {"start": _start, "resume": _resume, "status": _status, "graph": _graph, "risk": _risk,
+            "backtest": _backtest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

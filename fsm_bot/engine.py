@@ -36,6 +36,11 @@ HANDLERS = {IDLE: idle, FETCH: fetch, PREDICT: predict, RISK: risk, SIZE: size, 
 HANDLER_TRIGGERS = {state: module.TRIGGERS | ({"halt"} if module.TRIGGERS else set())
                     for state, module in HANDLERS.items()}
 
+QUIET = logging.getLogger("fsm_bot.quiet")
+"""The engine's log when it is given none (backtests, tests): it goes nowhere."""
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
 RESOLUTION_POLL_SECS = 30
 RETRY_PAUSE_SECS = (1, 2, 4, 8, 15, 30)
 
@@ -98,7 +103,7 @@ class Engine:
         self.session, self.journal, self.clock, self.feed, self.venue = session, journal, clock, feed, venue
         self.views = view_files
         self.observer = observer or _Silent()
-        self.log = log or logging.getLogger("fsm_bot.engine")
+        self.log = log or QUIET
         self.metrics = Metrics(metrics_path)
         self.stop = stop or threading.Event()
         self.resumed = resumed
