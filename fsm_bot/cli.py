@@ -111,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--capital", metavar="USD", help="starting capital (default 100)")
     p.add_argument("--intervals", metavar="N", help="intervals in the session (default 18, at most 22)")
 
+    p = sub.add_parser("report", help="equity curve, drawdown, trades and summary of a session (PNG, Markdown, HTML)")
+    _state_dir(p)
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default <state-dir>/report)")
+
     p = sub.add_parser("graph", help="export the interval machine's diagram")
     p.add_argument("--out", type=Path, default=Path("diagrams"), metavar="DIR", help="output folder (default diagrams/)")
     p.add_argument("--format", default="svg,png,mmd,dot", metavar="LIST", help="any of svg,png,mmd,dot")
@@ -261,6 +265,13 @@ def _status(args: argparse.Namespace) -> int:
     return runner.status(args.state_dir, args.last, as_json=args.json)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from fsm_bot import report
+    for path in report.write(args.state_dir, args.out or args.state_dir / "report"):
+        print(f"wrote {path}")
+    return 0
+
+
 def _graph(args: argparse.Namespace) -> int:
     from fsm_bot import graph
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
@@ -281,7 +292,7 @@ def _usage(message: str) -> BotError:
 
 
 COMMANDS = {"start": _start, "resume": _resume, "status": _status, "graph": _graph, "risk": _risk,
-            "backtest": _backtest}
+            "backtest": _backtest, "report": _report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
