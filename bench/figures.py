@@ -21,7 +21,7 @@ import numpy as np
 from fsm_bot import engine, journal, steps
 from fsm_bot.adapters.sim import BUNDLED, ReplayFeed, load_candles
 from fsm_bot.config import Config
-from fsm_bot.session import fold
+from fsm_bot.session import fold, iso_seconds
 from fsm_bot.wiring import sim_world
 
 EXE = str(Path(sys.executable).with_name("fsm-bot"))
@@ -137,33 +137,48 @@ def peak_rss_mb(cmd: list[str]) -> float:
 
 def memory_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
-        return {"sim_session_peak_rss_mb": peak_rss_mb([EXE, "start", "--sim", "--state-dir", str(Path(tmp) / "s")])}
+        out = {"sim_session_peak_rss_mb": peak_rss_mb([EXE, "start", "--sim", "--state-dir", str(Path(tmp) / "s")])}
+        span = ["--to", "2024-03-12T00:00:00Z"] if quick or data is None else []
+        cmd = [EXE, "backtest", "--out", str(Path(tmp) / "bt"), "--json", *span]
+        out["backtest_peak_rss_mb"] = peak_rss_mb(cmd + (["--data", str(data)] if data else []))
+        out["backtest_data"] = str(data) if data else "bundled sample"
+        return out
 
 
 # -- throughput -----------------------------------------------------------------------------------
 def throughput_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    """The backtest (the full machine, session after session) against the vectorised reference."""
     from bench.vectorised import decide, interval_rows
+    from fsm_bot import backtest
     frame = load_candles(data or BUNDLED)
+    if quick:
+        frame = frame.head(20_000)
     cfg = Config()
-    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
-        limit = 3_000 if quick else 10**9
-        path, machine_s = long_session(data, limit, Path(tmp))
-        recs = journal.read(path).records
-    decided = {r["interval"]: (r["data"]["side"], r["data"]["tier"]) for r in recs if r["trigger"] == "predicted"}
-    starts = {r["interval"]: r["data"]["start_ms"] for r in recs if r["trigger"] == "tick"}
-    n = len(starts)
-    times = frame.get_column("open_time").to_numpy()
-    first, last = min(starts.values()), max(starts.values())
+    sessions, decisions, machine_s = backtest.backtest(ReplayFeed(frame), cfg)
+    decided = decisions.filter(decisions["signal"].is_not_null())
+    ran = decisions.height - int((decisions["action"] == "halted").sum())  # intervals the machine ran
     started = time.perf_counter()
-    rows = interval_rows(times, cfg, first, last)
+    times = frame.get_column("open_time").to_numpy()
+    rows = interval_rows(times, cfg)
     ref = decide(frame, cfg, rows)
     vector_s = time.perf_counter() - started
-    by_start = {int(t): (str(s), str(k)) for t, s, k in zip(ref.start_ms, ref.side, ref.tier)}
-    agree = sum(by_start.get(starts[k]) == decided.get(k) for k in starts)
-    return {"intervals": n, "machine_s": round(machine_s, 2), "machine_intervals_per_s": round(n / machine_s),
+    by_start = {iso_seconds(int(t)): (str(side), str(tier)) for t, side, tier in zip(ref.start_ms, ref.side, ref.tier)}
+    agree = sum(by_start.get(start) == (signal, tier) for start, signal, tier in
+                decided.select("interval_start", "signal", "tier").iter_rows())
+    return {"sessions": sessions.height, "intervals_run": ran, "machine_s": round(machine_s, 2),
+            "machine_intervals_per_s": round(ran / machine_s), "vectorised_intervals": len(rows),
             "vectorised_s": round(vector_s, 3), "vectorised_intervals_per_s": round(len(rows) / vector_s),
-            "ratio": round((len(rows) / vector_s) / (n / machine_s), 1),
-            "decisions_agree": agree, "decisions_agree_share": agree / n if n else None}
+            "ratio": round((len(rows) / vector_s) / (ran / machine_s), 1),
+            "decisions_compared": decided.height, "decisions_agree": agree,
+            "decisions_agree_share": agree / decided.height if decided.height else None}
+
+
+def risk_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    runs = 3 if quick else 7
+    return {"exact_one_cell": wall([EXE, "risk", "--win-rate", "0.5", "--price", "0.51", "--monte-carlo", "0",
+                                    "--json"], runs),
+            "exact_and_monte_carlo_one_cell": wall([EXE, "risk", "--win-rate", "0.5", "--price", "0.51", "--json"],
+                                                   runs)}
 
 
 BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
@@ -171,6 +186,7 @@ BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "startup": startup_bench,
     "memory": memory_bench,
     "throughput": throughput_bench,
+    "risk": risk_bench,
 }
 
 
@@ -197,9 +213,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     if m:
         out.append(("peak RSS, start --sim (MB)", m["sim_session_peak_rss_mb"], "<= 512 MB",
                     m["sim_session_peak_rss_mb"] <= 512))
+        out.append(("peak RSS, backtest (MB)", m["backtest_peak_rss_mb"], "<= 512 MB", m["backtest_peak_rss_mb"] <= 512))
+    k = results.get("risk")
+    if k:
+        out.append(("fsm-bot risk, exact, one cell (s)", k["exact_one_cell"]["median_s"], "<= 1 s",
+                    k["exact_one_cell"]["median_s"] <= 1))
     t = results.get("throughput")
     if t:
-        out.append(("machine intervals/s", t["machine_intervals_per_s"], ">= 5,000/s", t["machine_intervals_per_s"] >= 5000))
+        out.append(("backtest intervals/s (full machine)", t["machine_intervals_per_s"], ">= 5,000/s",
+                    t["machine_intervals_per_s"] >= 5000))
+        out.append(("backtest wall time (s)", t["machine_s"], "", None))
         out.append(("vectorised reference intervals/s", t["vectorised_intervals_per_s"], "", None))
         out.append(("vectorised / machine", t["ratio"], "<= 50x", t["ratio"] <= 50))
         out.append(("decisions that agree", f"{t['decisions_agree_share']:.2%}", "100%", t["decisions_agree_share"] == 1))

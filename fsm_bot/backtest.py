@@ -209,13 +209,17 @@ def backtest(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms
              source: dict[str, Any] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, float]:
     """(sessions, decisions, seconds) of a whole backtest."""
     started = time.perf_counter()
-    summaries, rows = [], []
+    schema = {c: _SCHEMA[c] for c in DECISION_COLUMNS}
+    summaries, rows, frames = [], [], []
     for summary, decided in run(feed, cfg, first_ms, last_ms, progress=progress, source=source):
         summaries.append(summary)
         rows.extend(decided)
+        if len(rows) >= 20_000:  # rows as dicts are large; columns are not
+            frames.append(pl.from_dicts(rows, schema=schema))
+            rows = []
+    frames.append(pl.from_dicts(rows, schema=schema))
     seconds = time.perf_counter() - started
-    decisions = pl.from_dicts(rows, schema={c: _SCHEMA[c] for c in DECISION_COLUMNS})
-    return pl.DataFrame(summaries), decisions, seconds
+    return pl.DataFrame(summaries), pl.concat(frames), seconds
 
 
 _SCHEMA: dict[str, Any] = {"session": pl.String, "interval": pl.Int64, "interval_start": pl.String, "close": pl.Float64,
