@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from fsm_bot.errors import ConfigError
 from fsm_bot.money import decimal
@@ -32,6 +33,21 @@ def _between(lo: float, hi: float) -> Callable[[Any], bool]:
 
 def _positive(v: Any) -> bool:
     return v > 0
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_URL_WHY = "must be an https:// or wss:// URL (plain http:// or ws:// only on a loopback host)"
+
+
+def is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+def _url(v: Any) -> bool:
+    parts = urlsplit(str(v))
+    if not parts.hostname or parts.query or parts.fragment:
+        return False
+    return parts.scheme in ("https", "wss") or (parts.scheme in ("http", "ws") and parts.hostname in LOOPBACK_HOSTS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,22 @@ class Config:
     backoff_max_secs: float = _setting(4.0, "seconds", "longest retry delay", lambda v: v >= 0, "must be >= 0")
     resolution_timeout_secs: int = _setting(900, "seconds", "how long official resolution is polled after an interval ends",
                                             lambda v: v >= 0, "must be >= 0")
+    http_timeout_secs: float = _setting(10.0, "seconds", "how long one HTTP request may take before it is given up",
+                                        _positive, "must be > 0")
+    ws_stale_secs: float = _setting(30.0, "seconds", "Binance stream silent this long: reconnect and backfill from REST",
+                                    _positive, "must be > 0")
+    # endpoints (--paper, --live): HTTPS/WSS, or plain http/ws on a loopback host only
+    binance_rest_url: str = _setting("https://api.binance.com", "URL", "Binance REST (klines, depth, time)", _url, _URL_WHY)
+    binance_ws_url: str = _setting("wss://stream.binance.com:9443/ws", "URL", "Binance WebSocket streams", _url, _URL_WHY)
+    coingecko_url: str = _setting("https://api.coingecko.com", "URL", "CoinGecko, the last-resort spot price", _url, _URL_WHY)
+    gamma_url: str = _setting("https://gamma-api.polymarket.com", "URL", "Polymarket Gamma (market discovery, resolution)",
+                              _url, _URL_WHY)
+    clob_url: str = _setting("https://clob.polymarket.com", "URL", "Polymarket CLOB (books, orders)", _url, _URL_WHY)
+    relayer_url: str = _setting("https://relayer-v2.polymarket.com", "URL", "Polymarket relayer (gasless redeem)", _url,
+                                _URL_WHY)
+    data_api_url: str = _setting("https://data-api.polymarket.com", "URL", "Polymarket Data API (positions)", _url, _URL_WHY)
+    rpc_url: str = _setting("https://polygon.drpc.org", "URL", "Polygon JSON-RPC (on-chain reads the SDK makes)", _url,
+                            _URL_WHY)
 
     @property
     def interval_secs(self) -> int:
@@ -95,6 +127,11 @@ class Config:
     @property
     def floor_usd(self) -> Decimal:
         return self.capital_usd * self.floor_fraction
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every base URL the real adapters reach, by setting name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["unit"] == "URL"}
 
     def replace(self, **changes: Any) -> "Config":
         return validated(dataclasses.replace(self, **changes))

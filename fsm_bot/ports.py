@@ -166,6 +166,11 @@ class Venue(Protocol):
         """Collateral available for stakes, or None where the venue does not hold the money (sim, paper)."""
         ...
 
+    def redeem(self, market_slug: str) -> str | None:
+        """Turn the wallet's winning tokens of a resolved market into collateral (live); a receipt such as
+        a transaction id, or None where there is nothing to redeem (sim, paper, a losing or redeemed position)."""
+        ...
+
 
 def slug(start_ms: int, minutes: int) -> str:
     """Polymarket's slug of the BTC Up/Down market whose window starts at ``start_ms``."""

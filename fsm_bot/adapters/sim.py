@@ -281,6 +281,9 @@ class SimVenue:
     def balance_usd(self) -> Decimal | None:
         return None
 
+    def redeem(self, market_slug: str) -> str | None:
+        return None  # the simulation pays a win out at settlement
+
 
 def _accepted(entry: dict[str, Any]) -> Accepted:
     return Accepted(key=entry["key"], order_id=entry["key"], fill=steps.decode_as(Fill, entry["fill"]))
