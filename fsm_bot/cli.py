@@ -16,7 +16,7 @@ from typing import Sequence
 from fsm_bot import __version__
 from fsm_bot.errors import BotError
 
-MODES = ("sim",)
+MODES = ("sim", "paper", "live")
 
 
 def _speed(text: str) -> float:
@@ -48,6 +48,12 @@ def _session_options(p: argparse.ArgumentParser) -> None:
                    help="run the clock X times faster than wall time (default: as fast as possible)")
 
 
+def _modes(p: argparse.ArgumentParser, helps: dict[str, str]) -> None:
+    group = p.add_mutually_exclusive_group()
+    for mode, text in helps.items():
+        group.add_argument(f"--{mode}", action="store_const", dest="mode", const=mode, help=text)
+
+
 def _state_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", type=Path, default=Path("state"), metavar="DIR",
                    help="where the journal and the session's files live (default ./state)")
@@ -61,20 +67,21 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("start", help="start a new session", description="Start a new session. A finished session in "
                        "the state dir is archived first; an unfinished one makes start refuse (resume it, or --fresh).")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--sim", action="store_const", dest="mode", const="sim",
-                      help="offline: replay real candles against a simulated venue (the default)")
+    _modes(p, {"sim": "offline: replay real candles against a simulated venue (the default)",
+               "paper": "real Binance and Polymarket public data, simulated fills against the real book; no keys",
+               "live": "real orders with real money: needs credentials in the environment and --confirm-live"})
     _state_dir(p)
     p.add_argument("--fresh", action="store_true", help="archive an unfinished session instead of refusing")
+    p.add_argument("--confirm-live", action="store_true", help="with --live: yes, place real orders")
     _session_options(p)
 
     p = sub.add_parser("resume", help="continue the session in the state dir from its journal",
                        description="Replay the journal, reconcile with the venue and continue from the exact state.")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--sim", action="store_const", dest="mode", const="sim",
-                      help="refuse unless the journal's session is a --sim session")
+    _modes(p, {m: f"refuse unless the journal's session is a --{m} session" for m in MODES})
     _state_dir(p)
-    p.add_argument("--speed", type=_speed, default=math.inf, metavar="X", help="clock speed (sim)")
+    p.add_argument("--confirm-live", action="store_true", help="resuming a --live session: yes, place real orders")
+    p.add_argument("--speed", type=_speed, default=math.inf, metavar="X",
+                   help="clock speed of a resumed --sim session (a test clock keeps the speed it began with)")
 
     p = sub.add_parser("status", help="where the session stands (read-only; takes no lock)")
     _state_dir(p)
@@ -121,12 +128,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _config(args: argparse.Namespace, **overrides: object):
+def _config(args: argparse.Namespace, env: dict[str, str] | None = None, **overrides: object):
     from fsm_bot import config
     flags = {"capital_usd": args.capital, "intervals": args.intervals,
              "interval_minutes": getattr(args, "interval_minutes", None), "policy": getattr(args, "policy", None),
              "seed": getattr(args, "seed", None), **overrides}
-    return config.load(args.config, config.environment(), flags)
+    return config.load(args.config, config.environment() if env is None else env, flags)
 
 
 def _numbers(text: str | None, flag: str, low: float, high: float) -> list[str] | None:
@@ -248,16 +255,25 @@ def _risk(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from fsm_bot import runner
-    cfg = _config(args)
+    from fsm_bot import config, runner, wiring
+    env = config.environment()
+    cfg = _config(args, env=env)
+    warning = wiring.dotenv_warning()
+    if warning and args.mode in wiring.REAL_MODES:
+        print(warning, file=sys.stderr)
     opts = runner.Options(state_dir=args.state_dir, mode=args.mode or "sim", data=args.data, start=args.start,
-                          speed=args.speed, fresh=args.fresh)
+                          speed=args.speed, fresh=args.fresh, confirm_live=args.confirm_live, env=env)
     return runner.start(opts, cfg)
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from fsm_bot import runner
-    return runner.resume(runner.Options(state_dir=args.state_dir, speed=args.speed), mode=args.mode)
+    from fsm_bot import config, runner, wiring
+    warning = wiring.dotenv_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+    opts = runner.Options(state_dir=args.state_dir, speed=args.speed, confirm_live=args.confirm_live,
+                          env=config.environment())
+    return runner.resume(opts, mode=args.mode)
 
 
 def _status(args: argparse.Namespace) -> int:

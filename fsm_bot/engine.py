@@ -155,6 +155,18 @@ class Engine:
                   f"pnl {row.pnl}, capital {row.capital_after}, streak {row.win_streak}, seq {self.session.seq - 1}",
                   interval=row.interval_number)
         self.observer.on_record(before, self.session, step)
+        self._redeem(step)
+
+    def _redeem(self, step: Step) -> None:
+        """Once an official WIN is journaled, the venue turns the winning tokens into collateral (live only);
+        a failure is logged, and the next redeem call sweeps what is still redeemable."""
+        for r in getattr(step, "results", None) or getattr(step, "confirmed", ()):
+            if r.official is not None and r.new_outcome == "WIN":
+                market = slug(self.session.interval_start(r.interval), self.session.cfg.interval_minutes)
+                receipt = self._quietly(lambda: self.venue.redeem(market), "venue")
+                if receipt:
+                    event(self.log, logging.INFO, "venue", f"interval {r.interval}: redeemed {market} ({receipt})",
+                          interval=r.interval)
 
     def _journal(self, src: str, dst: str, trigger: str, step: Step) -> None:
         """The machine's before_state_change hook: the record is durable before the state changes."""

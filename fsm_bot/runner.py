@@ -10,14 +10,14 @@ import contextlib
 import math
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
 
 from fsm_bot import __version__, engine, journal, logs, views
 from fsm_bot.config import Config
 from fsm_bot.console import Console, row_line, summary, usd
-from fsm_bot.errors import Interrupted, JournalCorrupt, StateDirError
+from fsm_bot.errors import ConfigError, Interrupted, JournalCorrupt, StateDirError
 from fsm_bot.session import Session, describe_state, fold, iso_seconds
 from fsm_bot.statedir import JOURNAL, LOG, METRICS, SESSION_FILES, Lock, archive
 from fsm_bot.steps import Begin
@@ -36,6 +36,8 @@ class Options:
     fresh: bool = False
     out: TextIO | None = None
     live_view: bool | None = None
+    confirm_live: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # the environment with .env merged in (wiring reads secrets)
 
 
 @contextlib.contextmanager
@@ -85,6 +87,8 @@ def _clear_for_new_session(state_dir: Path, fresh: bool) -> list[str]:
 
 
 def start(opts: Options, cfg: Config) -> int:
+    if opts.mode in wiring.REAL_MODES:
+        return _start_real(opts, cfg)
     state_dir = opts.state_dir
     source = wiring.sim_source(opts.data)  # every flag is checked before the state dir is touched
     feed = wiring.replay_feed(source)
@@ -93,15 +97,62 @@ def start(opts: Options, cfg: Config) -> int:
     wiring.check_span(feed, cfg, start_ms)
     state_dir.mkdir(parents=True, exist_ok=True)
     with Lock.acquire(state_dir) as lock:
-        notes = [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
-        notes += _clear_for_new_session(state_dir, opts.fresh)
+        notes = _lock_notes(lock) + _clear_for_new_session(state_dir, opts.fresh)
         world = wiring.sim_world(state_dir, cfg, source, start_ms, opts.speed, feed=feed)
-        jr = journal.Journal(state_dir / JOURNAL)
-        first = Begin(mode=opts.mode, session=wiring.session_id(opts.mode, start_ms, cfg.seed), start_ms=start_ms,
-                      config=cfg.to_json(), source=source, version=__version__)
-        session = engine.begin(jr, first, start_ms)
-        views.Views(state_dir).append(views.lines(None, session, first))
-        return _run(opts, session, jr, world, notes, resumed=False)
+        return _begin(opts, cfg, world, start_ms, start_ms, notes)
+
+
+def _start_real(opts: Options, cfg: Config) -> int:
+    """``--paper`` and ``--live``: check flags and credentials, open the adapters, pre-flight, begin."""
+    test_clock = wiring.check_test_clock(cfg, opts.start, opts.speed)
+    creds = _live_credentials(opts) if opts.mode == "live" else None
+    if opts.data is not None:
+        raise ConfigError("--data replays a file: it belongs to --sim and backtest, not --paper or --live")
+    speed = (opts.speed if math.isfinite(opts.speed) else 1.0) if test_clock else None
+    source = wiring.real_source(opts.mode, cfg, speed)
+    opts.state_dir.mkdir(parents=True, exist_ok=True)
+    with Lock.acquire(opts.state_dir) as lock:
+        notes = _lock_notes(lock) + _clear_for_new_session(opts.state_dir, opts.fresh)
+        clock = wiring.real_clock(cfg, source)
+        now = clock.now_ms()
+        start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
+                    else wiring.next_start(now, cfg.interval_secs))
+        if start_ms + cfg.interval_secs * 1000 <= now:
+            raise StateDirError(f"--start {opts.start}: that interval has already ended (the clock says "
+                                f"{iso_seconds(now)})")
+        world = wiring.real_world(opts.state_dir, opts.mode, cfg, source, creds, clock)
+        try:
+            notes += _preflight(world, start_ms)
+        except BaseException:
+            world.close()
+            raise
+        return _begin(opts, cfg, world, start_ms, now, notes, secrets=creds.secrets if creds else ())
+
+
+def _live_credentials(opts: Options) -> wiring.Credentials:
+    if not opts.confirm_live:
+        raise ConfigError("--live places real orders with real money: add --confirm-live to say you mean it")
+    return wiring.credentials(opts.env)
+
+
+def _preflight(world: wiring.World, start_ms: int) -> list[str]:
+    check = getattr(world.venue, "preflight", None)
+    return list(check(start_ms)) if check is not None else []
+
+
+def _lock_notes(lock: Lock) -> list[str]:
+    return [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
+
+
+def _begin(opts: Options, cfg: Config, world: wiring.World, start_ms: int, now_ms: int, notes: list[str],
+           secrets: tuple[str, ...] = ()) -> int:
+    state_dir = opts.state_dir
+    jr = journal.Journal(state_dir / JOURNAL)
+    first = Begin(mode=opts.mode, session=wiring.session_id(opts.mode, start_ms, cfg.seed), start_ms=start_ms,
+                  config=cfg.to_json(), source=world.source, version=__version__)
+    session = engine.begin(jr, first, now_ms)
+    views.Views(state_dir).append(views.lines(None, session, first))
+    return _run(opts, session, jr, world, notes, resumed=False, secrets=secrets)
 
 
 def resume(opts: Options, mode: str | None = None) -> int:
@@ -109,7 +160,7 @@ def resume(opts: Options, mode: str | None = None) -> int:
     if not (state_dir / JOURNAL).exists():
         raise StateDirError(f"{state_dir} holds no session to resume (no {JOURNAL}); `fsm-bot start` begins one")
     with Lock.acquire(state_dir) as lock:
-        notes = [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
+        notes = _lock_notes(lock)
         jr, contents, session = engine.load(state_dir / JOURNAL)
         if contents.torn:
             notes.append(f"dropped a torn last journal record ({contents.torn})")
@@ -133,15 +184,30 @@ def resume(opts: Options, mode: str | None = None) -> int:
             print(f"session {session.session} is finished: capital {usd(session.capital)}. Nothing to resume; "
                   f"`fsm-bot start --state-dir {state_dir}` archives it and begins a new session.", file=out)
             return EXIT_OK
-        world = wiring.sim_world(state_dir, session.cfg, session.source, session.ts_ms, opts.speed)
+        try:
+            world, secrets = _resumed_world(opts, session)
+        except BaseException:
+            jr.close()
+            raise
         notes.append(f"resuming session {session.session} at {describe_state(session)} (journal record {session.seq})")
-        return _run(opts, session, jr, world, notes, resumed=True)
+        return _run(opts, session, jr, world, notes, resumed=True, secrets=secrets)
+
+
+def _resumed_world(opts: Options, session: Session) -> tuple[wiring.World, tuple[str, ...]]:
+    """The adapters of the journal's mode, rebuilt from its first record (config, data, endpoints, clock)."""
+    if session.mode == "sim":
+        return wiring.sim_world(opts.state_dir, session.cfg, session.source, session.ts_ms, opts.speed), ()
+    creds = _live_credentials(opts) if session.mode == "live" else None
+    if session.source["clock"] != "wall":
+        wiring.check_test_clock(session.cfg, None, float(session.source["clock"]["speed"]))
+    world = wiring.real_world(opts.state_dir, session.mode, session.cfg, session.source, creds)
+    return world, creds.secrets if creds else ()
 
 
 def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.World, notes: list[str],
-         resumed: bool) -> int:
+         resumed: bool, secrets: tuple[str, ...] = ()) -> int:
     state_dir = opts.state_dir
-    log = logs.open_log(state_dir / LOG)
+    log = logs.open_log(state_dir / LOG, secrets + wiring.known_secrets(opts.env))
     console = Console(getattr(world.clock, "display_ms", world.clock.now_ms), opts.out, opts.live_view)
     for note in notes:
         logs.event(log, 30, "runner", note)

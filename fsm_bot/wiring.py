@@ -1,6 +1,11 @@
 """The composition root: picks the adapters of a mode and, alone, reads the environment's secrets.
 
-``--sim`` (and ``backtest``) replays candles against the simulated venue on a simulated clock.
+- ``--sim`` (and ``backtest``) replays candles against the simulated venue on a simulated clock.
+- ``--paper``: the Binance feed and Polymarket's public data, fills simulated against the real book.
+- ``--live``: the same feed and data, and real orders signed with Polymarket's SDK.
+
+``--start``/``--speed`` in ``--paper``/``--live`` form a test clock, accepted only when every base URL
+is loopback: it takes its time from the (loopback) Binance server and runs X times faster.
 """
 
 from __future__ import annotations
@@ -14,9 +19,16 @@ from typing import Any
 
 from fsm_bot.adapters import sim
 from fsm_bot.config import Config
+from fsm_bot.config import is_loopback
 from fsm_bot.errors import ConfigError, StateDirError
 from fsm_bot.ports import Clock, Feed, Venue
 from fsm_bot.statedir import LEDGER
+
+REAL_MODES = ("paper", "live")
+SECRET_VARS = ("FSM_BOT_PRIVATE_KEY", "FSM_BOT_CLOB_API_SECRET", "FSM_BOT_CLOB_API_PASSPHRASE")
+SIGNATURE_TYPES = {"0": "EOA", "1": "POLY_PROXY", "2": "POLY_GNOSIS_SAFE", "3": "POLY_1271"}
+DEFAULT_SIGNATURE_TYPE = "3"
+"""The deposit wallet (POLY_1271): what Polymarket's V2 onboarding gives new API users."""
 
 DEFAULT_SIM_START = "2024-03-13T14:00:00Z"
 """The bundled sample's default session: 90 minutes of 2024-03-13 (the sample holds 2024-03-11 to 03-14)."""
@@ -31,9 +43,10 @@ class World:
     wake: threading.Event
 
     def close(self) -> None:
-        closer = getattr(self.venue, "close", None)
-        if closer is not None:
-            closer()
+        for part in (self.venue, self.feed):
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                closer()
 
 
 def parse_start(text: str, interval_secs: int) -> int:
@@ -94,4 +107,124 @@ def sim_world(state_dir: Path, cfg: Config, source: dict[str, Any], now_ms: int,
 
 def session_id(mode: str, start_ms: int, seed: int) -> str:
     """In ``--sim`` a function of the start and the seed, so two runs with one seed write the same bytes."""
-    return f"{mode}-{datetime.fromtimestamp(start_ms / 1000, timezone.utc):%Y%m%dT%H%MZ}-s{seed}"
+    stamp = f"{mode}-{datetime.fromtimestamp(start_ms / 1000, timezone.utc):%Y%m%dT%H%MZ}"
+    return f"{stamp}-s{seed}" if mode == "sim" else stamp
+
+
+# -- --paper and --live ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Credentials:
+    """What ``--live`` signs with, from the environment or ``.env`` only. Its repr shows no secret."""
+
+    private_key: str
+    wallet: str | None
+    signature_type: int
+    api_key: str | None
+    api_secret: str | None
+    api_passphrase: str | None
+
+    def __repr__(self) -> str:
+        return (f"Credentials(private_key=***, wallet={self.wallet!r}, signature_type={self.signature_type}, "
+                f"api_key={'set' if self.api_key else 'derived'})")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.private_key, self.private_key.removeprefix("0x"), self.api_secret,
+                                 self.api_passphrase) if v)
+
+
+def credentials(env: dict[str, str]) -> Credentials:
+    """``FSM_BOT_PRIVATE_KEY`` (required), ``FSM_BOT_WALLET``, ``FSM_BOT_SIGNATURE_TYPE`` and the optional
+    CLOB API credentials (derived from the key when absent). Errors name the variable, never its value."""
+    key = env.get("FSM_BOT_PRIVATE_KEY", "").strip()
+    if not key:
+        raise ConfigError("--live needs FSM_BOT_PRIVATE_KEY in the environment or .env (see .env.example)")
+    body = key.removeprefix("0x")
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
+        raise ConfigError("FSM_BOT_PRIVATE_KEY: expected 64 hex digits (with or without 0x); the value is not shown")
+    sig = env.get("FSM_BOT_SIGNATURE_TYPE", "").strip() or DEFAULT_SIGNATURE_TYPE
+    if sig not in SIGNATURE_TYPES:
+        raise ConfigError(f"FSM_BOT_SIGNATURE_TYPE = {sig!r}: expected one of "
+                          + ", ".join(f"{k} ({v})" for k, v in SIGNATURE_TYPES.items()))
+    wallet = env.get("FSM_BOT_WALLET", "").strip() or None
+    if wallet is not None and not (wallet.startswith("0x") and len(wallet) == 42):
+        raise ConfigError(f"FSM_BOT_WALLET = {wallet!r}: expected a 0x-prefixed 20-byte address")
+    api = [env.get(f"FSM_BOT_CLOB_API_{part}", "").strip() or None for part in ("KEY", "SECRET", "PASSPHRASE")]
+    if any(api) and not all(api):
+        raise ConfigError("FSM_BOT_CLOB_API_KEY, FSM_BOT_CLOB_API_SECRET and FSM_BOT_CLOB_API_PASSPHRASE go "
+                          "together: set all three, or none to derive them from the key")
+    return Credentials("0x" + body, wallet, int(sig), *api)
+
+
+def known_secrets(env: dict[str, str]) -> tuple[str, ...]:
+    """Every secret value the process can see, for the log's redactor."""
+    values = [env.get(name, "") for name in SECRET_VARS]
+    return tuple(v for raw in values if raw for v in (raw, raw.removeprefix("0x")))
+
+
+def dotenv_warning(path: Path = Path(".env")) -> str | None:
+    """A warning when ``.env`` (which may hold the private key) is readable by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"warning: {path} is readable by group or others (mode {mode & 0o777:o}); it may hold your private "
+                f"key: chmod 600 {path}")
+    return None
+
+
+def check_test_clock(cfg: Config, start: str | None, speed: float) -> bool:
+    """Whether ``--start``/``--speed`` ask for a test clock; refused unless every base URL is loopback."""
+    if start is None and math.isinf(speed):
+        return False
+    for name, url in cfg.urls.items():
+        if not is_loopback(url):
+            raise ConfigError(f"--start/--speed in --paper/--live form a test clock, accepted only when every base "
+                              f"URL is loopback: {name} = {url} is not")
+    return True
+
+
+def real_source(mode: str, cfg: Config, speed: float | None) -> dict[str, Any]:
+    return {"kind": mode, "endpoints": dict(cfg.urls), "clock": "wall" if speed is None else {"speed": speed}}
+
+
+def real_clock(cfg: Config, source: dict[str, Any]) -> Clock:
+    """The wall clock, or the test clock: the loopback Binance server's time, run X times faster."""
+    from fsm_bot.adapters.clock import ScaledClock, WallClock
+    if source["clock"] == "wall":
+        return WallClock()
+    from fsm_bot.adapters.http import Backoff, Http
+    http = Http(cfg.binance_rest_url, name="binance", timeout_secs=cfg.http_timeout_secs,
+                backoff=Backoff(cfg.attempts, cfg.backoff_initial_secs, cfg.backoff_max_secs))
+    try:
+        server_ms = http.get("/api/v3/time")["serverTime"]
+    except (TypeError, KeyError):
+        raise ConfigError(f"{cfg.binance_rest_url}/api/v3/time: no serverTime to start the test clock from") from None
+    finally:
+        http.close()
+    return ScaledClock(int(server_ms), float(source["clock"]["speed"]))
+
+
+def next_start(now_ms: int, interval_secs: int) -> int:
+    """A real session begins at the next interval boundary."""
+    step = interval_secs * 1000
+    return -(-now_ms // step) * step
+
+
+def real_world(state_dir: Path, mode: str, cfg: Config, source: dict[str, Any],
+               creds: Credentials | None, clock: Clock | None = None) -> World:
+    from fsm_bot.adapters.binance import BinanceFeed
+    from fsm_bot.adapters.polymarket.public import PolymarketPublic
+    clock = clock or real_clock(cfg, source)
+    public = PolymarketPublic.from_config(cfg, clock.pause)
+    feed = BinanceFeed.from_config(cfg, clock, Path(state_dir))
+    if mode == "paper":
+        from fsm_bot.adapters.polymarket.paper import PaperVenue
+        venue: Venue = PaperVenue.from_config(cfg, public, Path(state_dir) / LEDGER, clock)
+    else:
+        from fsm_bot.adapters.polymarket.live import PolymarketVenue
+        assert creds is not None
+        venue = PolymarketVenue.from_config(cfg, creds, public, clock)
+    feed.start()
+    return World(clock=clock, feed=feed, venue=venue, source=source, wake=clock.wake)

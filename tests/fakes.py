@@ -73,6 +73,7 @@ class FakeVenue:
     minutes: int = 5
     orders: list[SignedOrder] = field(default_factory=list)
     accepted: dict[str, Accepted] = field(default_factory=dict)
+    redeemed: list[str] = field(default_factory=list)
 
     def market(self, start_ms: int) -> Market:
         up, down = self.books(start_ms)
@@ -106,6 +107,10 @@ class FakeVenue:
 
     def balance_usd(self) -> Decimal | None:
         return None
+
+    def redeem(self, market_slug: str) -> str | None:
+        self.redeemed.append(market_slug)
+        return f"redeemed {market_slug}"
 
 
 def new_session(tmp: Path, cfg: Config | None = None, start_ms: int = START, mode: str = "sim") -> tuple[Session, journal.Journal]:

@@ -149,3 +149,13 @@ def test_unresolved_trades_become_unreconciled_after_the_timeout(tmp_path):
 def test_the_fold_of_the_journal_is_the_running_session(tmp_path):
     final = run(tmp_path, FakeFeed(lambda k: "UP" if k % 2 else "DOWN"), FakeVenue(), RICH)
     assert fold(records(tmp_path)) == final
+
+
+def test_an_official_win_is_redeemed_and_an_official_loss_is_not(tmp_path):
+    # the market goes UP every time, officially too: only the intervals predicted UP won and are redeemed
+    venue = FakeVenue(official=lambda slug: "UP")
+    final = run(tmp_path, FakeFeed(lambda k: "UP"), venue, Config(intervals=4))
+    won = [row.interval_number for row in final.trades if row.outcome == "WIN"]
+    redeemed = [int(s.rsplit("-", 1)[1]) for s in venue.redeemed]
+    assert redeemed == [(final.start_ms + (k - 1) * 300_000) // 1000 for k in won]
+    assert won and len(won) < len(final.trades)  # some won and some lost, so both halves are checked
