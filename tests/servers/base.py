@@ -103,7 +103,8 @@ class JsonServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"{name}-http", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=f"{name}-http", daemon=True)  # stop() returns in 50 ms
 
     @property
     def url(self) -> str:

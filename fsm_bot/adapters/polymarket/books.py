@@ -1,0 +1,152 @@
+"""CLOB public payloads: the order book, the compact market info and the market with its winner flags.
+
+- ``GET /book?token_id=``: on the wire bids ASCEND and asks DESCEND, so the best price is the LAST
+  element (reading ``[0]`` gives the 0.01/0.99 "ghost book"). ``parse_book`` returns the fsm_bot
+  ``Book``, best level FIRST on both sides, after checking every level: the token is the one asked
+  for, prices in (0, 1), sizes > 0 and sane, the wire order strict, the book not crossed.
+- ``GET /clob-markets/{condition_id}`` (compact keys: ``t[].t`` tokens, ``mts`` tick, ``nr``
+  neg-risk, ``fd.r``/``fd.e`` fee rate and exponent): the fee-rate fallback when Gamma states none.
+- ``GET /markets/{condition_id}`` (``tokens[{token_id, outcome, price, winner}]``): the resolution
+  fallback when Gamma's ``outcomePrices`` do not settle it.
+
+Anything else is a ``DataError`` (``bad_book`` for books, ``bad_market`` for the rest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fsm_bot.adapters.polymarket.markets import bounded, condition_id, fee_rate, flag, mapping, tick, token_id
+from fsm_bot.errors import DataError
+from fsm_bot.ports import Book, Level, Outcome
+
+MAX_SIZE = Decimal(1_000_000_000)
+MAX_LEVELS = 10_000
+
+
+@dataclass(frozen=True)
+class ClobMarketInfo:
+    """``/clob-markets/{condition_id}``: tokens, tick, and the fee when the CLOB states one."""
+
+    tokens: frozenset[str]
+    tick: Decimal
+    neg_risk: bool
+    fee_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class ClobToken:
+    token_id: str
+    outcome: str
+    winner: bool
+
+
+@dataclass(frozen=True)
+class ClobMarket:
+    """``/markets/{condition_id}``: the tokens with their winner flags."""
+
+    condition_id: str
+    closed: bool
+    tokens: tuple[ClobToken, ...]
+
+
+# -- /book ----------------------------------------------------------------------------------------
+def parse_book(obj: Any, token: str) -> Book:
+    """The book of ``token``, best level first (the wire has it last)."""
+    obj = mapping(obj, f"book of {token}", code="bad_book")
+    if obj.get("asset_id") != token:
+        raise DataError(f"book asset_id {obj.get('asset_id')!r:.90}, expected {token}", code="bad_book")
+    bids = _levels(obj.get("bids"), f"book of {token} bids")
+    asks = _levels(obj.get("asks"), f"book of {token} asks")
+    _check_wire_order(bids, ascending=True, what=f"book of {token} bids")
+    _check_wire_order(asks, ascending=False, what=f"book of {token} asks")
+    book = Book(bids=tuple(reversed(bids)), asks=tuple(reversed(asks)))
+    if book.best_bid is not None and book.best_ask is not None and book.best_bid >= book.best_ask:
+        raise DataError(f"book of {token} is crossed: bid {book.best_bid} >= ask {book.best_ask}", code="bad_book")
+    return book
+
+
+def _levels(value: Any, what: str) -> list[Level]:
+    if not isinstance(value, list) or len(value) > MAX_LEVELS:
+        raise DataError(f"{what}: expected a list of levels, got {type(value).__name__}", code="bad_book")
+    return [_level(item, f"{what}[{i}]") for i, item in enumerate(value)]
+
+
+def _level(item: Any, what: str) -> Level:
+    item = mapping(item, what, code="bad_book")
+    price = bounded(item.get("price"), f"{what}.price", Decimal(0), Decimal(1), code="bad_book")
+    if price >= 1:
+        raise DataError(f"{what}.price {item.get('price')!r}: outside (0, 1)", code="bad_book")
+    size = bounded(item.get("size"), f"{what}.size", Decimal(0), MAX_SIZE, code="bad_book")
+    return Level(price=price, size=size)
+
+
+def _check_wire_order(levels: list[Level], ascending: bool, what: str) -> None:
+    for a, b in zip(levels, levels[1:]):
+        if (a.price >= b.price) if ascending else (a.price <= b.price):
+            raise DataError(f"{what}: prices {a.price} then {b.price}, expected strictly "
+                            f"{'ascending' if ascending else 'descending'} (best last)", code="bad_book")
+
+
+# -- /clob-markets/{condition_id} -----------------------------------------------------------------
+def parse_clob_market_info(obj: Any, condition: str) -> ClobMarketInfo:
+    """The compact market info; ``fee_rate`` None when ``fd`` is absent (the caller's default applies)."""
+    where = f"clob-markets {condition}"
+    obj = mapping(obj, where)
+    tokens = obj.get("t")
+    if not isinstance(tokens, list) or not tokens:
+        raise DataError(f"{where} t {tokens!r:.60}: expected a list of tokens", code="bad_market")
+    ids = frozenset(token_id(mapping(t, f"{where} t[{i}]").get("t"), f"{where} t[{i}].t") for i, t in enumerate(tokens))
+    neg_risk = flag(obj, "nr", where) if "nr" in obj else False
+    return ClobMarketInfo(tokens=ids, tick=tick(obj.get("mts"), f"{where} mts"), neg_risk=neg_risk,
+                          fee_rate=_fee_details(obj.get("fd"), where))
+
+
+def _fee_details(value: Any, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    fd = mapping(value, f"{where} fd")
+    exponent = fd.get("e", 1)
+    if exponent is not None and bounded(exponent, f"{where} fd.e", Decimal(-1), Decimal(10)) != 1:
+        raise DataError(f"{where} fd.e {exponent!r}: only exponent 1 is modelled", code="bad_market")
+    return fee_rate(fd.get("r"), f"{where} fd.r")
+
+
+# -- /markets/{condition_id} ----------------------------------------------------------------------
+def parse_clob_market(obj: Any, condition: str) -> ClobMarket:
+    where = f"clob market {condition}"
+    obj = mapping(obj, where)
+    cid = condition_id(obj.get("condition_id"), where)
+    if cid.lower() != condition.lower():
+        raise DataError(f"{where}: condition_id {cid}, expected {condition}", code="market_mismatch")
+    tokens = obj.get("tokens")
+    if not isinstance(tokens, list) or len(tokens) != 2:
+        raise DataError(f"{where} tokens {tokens!r:.60}: expected two tokens", code="bad_market")
+    return ClobMarket(condition_id=cid, closed=flag(obj, "closed", where),
+                      tokens=tuple(_clob_token(t, f"{where} tokens[{i}]") for i, t in enumerate(tokens)))
+
+
+def _clob_token(value: Any, what: str) -> ClobToken:
+    token = mapping(value, what)
+    outcome = token.get("outcome")
+    if not isinstance(outcome, str) or len(outcome) > 40:
+        raise DataError(f"{what}.outcome {outcome!r:.60}: expected a label", code="bad_market")
+    return ClobToken(token_id=token_id(token.get("token_id"), f"{what}.token_id"), outcome=outcome,
+                     winner=flag(token, "winner", what))
+
+
+def clob_winner(market: ClobMarket, up_token: str, down_token: str) -> Outcome | None:
+    """The side whose token carries ``winner: true``; None while no token does."""
+    by_id = {t.token_id: t for t in market.tokens}
+    if set(by_id) != {up_token, down_token}:
+        raise DataError(f"clob market {market.condition_id}: tokens {sorted(by_id)} are not this market's",
+                        code="market_mismatch")
+    up, down = by_id[up_token], by_id[down_token]
+    if up.outcome != "Up" or down.outcome != "Down":
+        raise DataError(f"clob market {market.condition_id}: token labels {up.outcome!r}/{down.outcome!r}, "
+                        "expected 'Up'/'Down'", code="market_mismatch")
+    if up.winner and down.winner:
+        raise DataError(f"clob market {market.condition_id}: both tokens are winners", code="bad_market")
+    return "UP" if up.winner else "DOWN" if down.winner else None
