@@ -253,18 +253,27 @@ class Engine:
         try:
             balance = self.venue.balance_usd()
         except (DataError, TransientError) as exc:
-            return Skip(reason=exc.code, detail=f"collateral balance unavailable: {exc}",
-                        prediction=s.current.prediction.side, confidence=s.current.prediction.confidence)
+            return self._venue_skip(exc, "collateral balance unavailable")
         step = size.run(s, s.current.snapshot, s.current.prediction, s.current.approval, balance)
         if not isinstance(step, Sized):
             return step
         snap, side = s.current.snapshot, s.current.prediction.side
         intent = OrderIntent(session=s.session, interval=s.interval, slug=snap.slug, side=side,
                              token_id=snap.token(side), amount_usd=step.stake_usd, limit_price=step.limit_price)
-        signed = self.venue.prepare(intent)
+        try:
+            signed = self.venue.prepare(intent)
+        except (DataError, TransientError) as exc:  # nothing was signed, nothing can have been sent
+            return self._venue_skip(exc, "the order could not be prepared")
         return dataclasses.replace(step, order=OrderRecord(
             key=signed.key, slug=intent.slug, side=side, token_id=intent.token_id, amount_usd=intent.amount_usd,
             limit_price=intent.limit_price, order_type=intent.order_type, payload=signed.payload))
+
+    def _venue_skip(self, exc: DataError | TransientError, what: str) -> Skip:
+        s = self.session
+        event(self.log, logging.ERROR, "venue", f"interval {s.interval} skipped: {what}: {exc}", interval=s.interval,
+              error_code=exc.code)
+        return Skip(reason=exc.code, detail=f"{what}: {exc}", prediction=s.current.prediction.side,
+                    confidence=s.current.prediction.confidence)
 
     def _submit(self) -> Step:
         s = self.session

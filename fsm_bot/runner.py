@@ -104,7 +104,7 @@ def start(opts: Options, cfg: Config) -> int:
 
 def _start_real(opts: Options, cfg: Config) -> int:
     """``--paper`` and ``--live``: check flags and credentials, open the adapters, pre-flight, begin."""
-    test_clock = wiring.check_test_clock(cfg, opts.start, opts.speed)
+    test_clock = wiring.check_test_clock(cfg, opts.mode, opts.start, opts.speed)
     creds = _live_credentials(opts) if opts.mode == "live" else None
     if opts.data is not None:
         raise ConfigError("--data replays a file: it belongs to --sim and backtest, not --paper or --live")
@@ -199,7 +199,7 @@ def _resumed_world(opts: Options, session: Session) -> tuple[wiring.World, tuple
         return wiring.sim_world(opts.state_dir, session.cfg, session.source, session.ts_ms, opts.speed), ()
     creds = _live_credentials(opts) if session.mode == "live" else None
     if session.source["clock"] != "wall":
-        wiring.check_test_clock(session.cfg, None, float(session.source["clock"]["speed"]))
+        wiring.check_test_clock(session.cfg, session.mode, None, float(session.source["clock"]["speed"]))
     world = wiring.real_world(opts.state_dir, session.mode, session.cfg, session.source, creds)
     return world, creds.secrets if creds else ()
 

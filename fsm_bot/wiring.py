@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from fsm_bot.adapters import sim
+from fsm_bot.adapters.polymarket import credentials as credentials_mod
+from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.config import Config
 from fsm_bot.config import is_loopback
 from fsm_bot.errors import ConfigError, StateDirError
@@ -25,10 +27,6 @@ from fsm_bot.ports import Clock, Feed, Venue
 from fsm_bot.statedir import LEDGER
 
 REAL_MODES = ("paper", "live")
-SECRET_VARS = ("FSM_BOT_PRIVATE_KEY", "FSM_BOT_CLOB_API_SECRET", "FSM_BOT_CLOB_API_PASSPHRASE")
-SIGNATURE_TYPES = {"0": "EOA", "1": "POLY_PROXY", "2": "POLY_GNOSIS_SAFE", "3": "POLY_1271"}
-DEFAULT_SIGNATURE_TYPE = "3"
-"""The deposit wallet (POLY_1271): what Polymarket's V2 onboarding gives new API users."""
 
 DEFAULT_SIM_START = "2024-03-13T14:00:00Z"
 """The bundled sample's default session: 90 minutes of 2024-03-13 (the sample holds 2024-03-11 to 03-14)."""
@@ -112,54 +110,13 @@ def session_id(mode: str, start_ms: int, seed: int) -> str:
 
 
 # -- --paper and --live ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Credentials:
-    """What ``--live`` signs with, from the environment or ``.env`` only. Its repr shows no secret."""
-
-    private_key: str
-    wallet: str | None
-    signature_type: int
-    api_key: str | None
-    api_secret: str | None
-    api_passphrase: str | None
-
-    def __repr__(self) -> str:
-        return (f"Credentials(private_key=***, wallet={self.wallet!r}, signature_type={self.signature_type}, "
-                f"api_key={'set' if self.api_key else 'derived'})")
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(v for v in (self.private_key, self.private_key.removeprefix("0x"), self.api_secret,
-                                 self.api_passphrase) if v)
-
-
 def credentials(env: dict[str, str]) -> Credentials:
-    """``FSM_BOT_PRIVATE_KEY`` (required), ``FSM_BOT_WALLET``, ``FSM_BOT_SIGNATURE_TYPE`` and the optional
-    CLOB API credentials (derived from the key when absent). Errors name the variable, never its value."""
-    key = env.get("FSM_BOT_PRIVATE_KEY", "").strip()
-    if not key:
-        raise ConfigError("--live needs FSM_BOT_PRIVATE_KEY in the environment or .env (see .env.example)")
-    body = key.removeprefix("0x")
-    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ConfigError("FSM_BOT_PRIVATE_KEY: expected 64 hex digits (with or without 0x); the value is not shown")
-    sig = env.get("FSM_BOT_SIGNATURE_TYPE", "").strip() or DEFAULT_SIGNATURE_TYPE
-    if sig not in SIGNATURE_TYPES:
-        raise ConfigError(f"FSM_BOT_SIGNATURE_TYPE = {sig!r}: expected one of "
-                          + ", ".join(f"{k} ({v})" for k, v in SIGNATURE_TYPES.items()))
-    wallet = env.get("FSM_BOT_WALLET", "").strip() or None
-    if wallet is not None and not (wallet.startswith("0x") and len(wallet) == 42):
-        raise ConfigError(f"FSM_BOT_WALLET = {wallet!r}: expected a 0x-prefixed 20-byte address")
-    api = [env.get(f"FSM_BOT_CLOB_API_{part}", "").strip() or None for part in ("KEY", "SECRET", "PASSPHRASE")]
-    if any(api) and not all(api):
-        raise ConfigError("FSM_BOT_CLOB_API_KEY, FSM_BOT_CLOB_API_SECRET and FSM_BOT_CLOB_API_PASSPHRASE go "
-                          "together: set all three, or none to derive them from the key")
-    return Credentials("0x" + body, wallet, int(sig), *api)
+    """The ``--live`` credentials, from the environment (with ``.env`` merged in) only."""
+    return credentials_mod.from_env(env)
 
 
 def known_secrets(env: dict[str, str]) -> tuple[str, ...]:
-    """Every secret value the process can see, for the log's redactor."""
-    values = [env.get(name, "") for name in SECRET_VARS]
-    return tuple(v for raw in values if raw for v in (raw, raw.removeprefix("0x")))
+    return credentials_mod.known_secrets(env)
 
 
 def dotenv_warning(path: Path = Path(".env")) -> str | None:
@@ -174,11 +131,20 @@ def dotenv_warning(path: Path = Path(".env")) -> str | None:
     return None
 
 
-def check_test_clock(cfg: Config, start: str | None, speed: float) -> bool:
-    """Whether ``--start``/``--speed`` ask for a test clock; refused unless every base URL is loopback."""
+LIVE_ONLY_URLS = ("relayer_url", "data_api_url", "rpc_url")
+"""What only the live venue (Polymarket's SDK) reaches; --paper uses the other base URLs."""
+
+
+def mode_urls(cfg: Config, mode: str) -> dict[str, str]:
+    return {k: v for k, v in cfg.urls.items() if mode == "live" or k not in LIVE_ONLY_URLS}
+
+
+def check_test_clock(cfg: Config, mode: str, start: str | None, speed: float) -> bool:
+    """Whether ``--start``/``--speed`` ask for a test clock; refused unless every base URL the mode reaches is
+    loopback."""
     if start is None and math.isinf(speed):
         return False
-    for name, url in cfg.urls.items():
+    for name, url in mode_urls(cfg, mode).items():
         if not is_loopback(url):
             raise ConfigError(f"--start/--speed in --paper/--live form a test clock, accepted only when every base "
                               f"URL is loopback: {name} = {url} is not")
@@ -186,7 +152,7 @@ def check_test_clock(cfg: Config, start: str | None, speed: float) -> bool:
 
 
 def real_source(mode: str, cfg: Config, speed: float | None) -> dict[str, Any]:
-    return {"kind": mode, "endpoints": dict(cfg.urls), "clock": "wall" if speed is None else {"speed": speed}}
+    return {"kind": mode, "endpoints": mode_urls(cfg, mode), "clock": "wall" if speed is None else {"speed": speed}}
 
 
 def real_clock(cfg: Config, source: dict[str, Any]) -> Clock:
