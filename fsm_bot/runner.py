@@ -113,6 +113,7 @@ def _start_real(opts: Options, cfg: Config) -> int:
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     with Lock.acquire(opts.state_dir) as lock:
         notes = _lock_notes(lock) + _clear_for_new_session(opts.state_dir, opts.fresh)
+        wiring.load_adapters(opts.mode)
         clock = wiring.real_clock(cfg, source)
         now = clock.now_ms()
         start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
@@ -200,6 +201,7 @@ def _resumed_world(opts: Options, session: Session) -> tuple[wiring.World, tuple
     creds = _live_credentials(opts) if session.mode == "live" else None
     if session.source["clock"] != "wall":
         wiring.check_test_clock(session.cfg, session.mode, None, float(session.source["clock"]["speed"]))
+    wiring.load_adapters(session.mode)
     world = wiring.real_world(opts.state_dir, session.mode, session.cfg, session.source, creds)
     return world, creds.secrets if creds else ()
 

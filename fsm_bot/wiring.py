@@ -178,6 +178,13 @@ def next_start(now_ms: int, interval_secs: int) -> int:
     return -(-now_ms // step) * step
 
 
+def load_adapters(mode: str) -> None:
+    """Import the real adapters (the SDK takes a second) before the clock starts counting."""
+    import importlib
+    for name in ("binance", "polymarket.public", "polymarket.paper" if mode == "paper" else "polymarket.live"):
+        importlib.import_module(f"fsm_bot.adapters.{name}")
+
+
 def real_world(state_dir: Path, mode: str, cfg: Config, source: dict[str, Any],
                creds: Credentials | None, clock: Clock | None = None) -> World:
     from fsm_bot.adapters.binance import BinanceFeed

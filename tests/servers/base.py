@@ -20,11 +20,20 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class FakeTime:
-    def __init__(self, start_ms: int, speed: float = 1.0) -> None:
+    """``held``: the clock stands at ``start_ms`` until ``release()`` (the first time the bot asks the
+    server for the time), so a bot process's start-up does not eat into its first interval."""
+
+    def __init__(self, start_ms: int, speed: float = 1.0, held: bool = False) -> None:
         self.start_ms, self.speed = start_ms, speed
-        self._wall0 = time.monotonic()
+        self._wall0: float | None = None if held else time.monotonic()
+
+    def release(self) -> None:
+        if self._wall0 is None:
+            self._wall0 = time.monotonic()
 
     def now_ms(self) -> int:
+        if self._wall0 is None:
+            return self.start_ms
         return self.start_ms + int((time.monotonic() - self._wall0) * 1000 * self.speed)
 
     def wall_secs(self, sim_secs: float) -> float:
@@ -43,6 +52,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     match: re.Match[str] | None = None
+    received_s: float = field(default_factory=time.time)  # wall time when the whole request was read
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")

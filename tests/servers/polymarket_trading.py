@@ -316,7 +316,9 @@ def _post_order(t: FakeTrading, req: Request) -> Reply:
         _verify(t, acct, o)
         market = t.fake.by_token(str(o["tokenId"]))  # takes fake.lock itself
         with t.fake.lock:
-            return _place(t, acct, key, o, market, str(body.get("orderType")))
+            reply = _place(t, acct, key, o, market, str(body.get("orderType")))
+            t.orders[-1]["received_s"] = req.received_s  # when the order's bytes were in (the decision bench)
+            return reply
     except Refused as exc:
         t.refused.append((key, str(exc)))
         raise

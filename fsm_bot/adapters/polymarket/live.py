@@ -34,6 +34,7 @@ from polymarket._internal.wallet import signature_type_for
 from polymarket.auth import RelayerApiKey
 from polymarket.models.clob import ApiKeyCreds
 
+from fsm_bot import failpoints
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket import errors, orders
 from fsm_bot.adapters.polymarket.credentials import DEPOSIT_WALLET, Credentials
@@ -181,6 +182,8 @@ class PolymarketVenue:
         refused = errors.submit_status(status, reply)
         result = (Rejected(key=order.key, reason=refused) if refused
                   else orders.parse_post_reply(reply, order.key, rate, order.payload))
+        if isinstance(result, Accepted) and failpoints.hit("venue.accepted"):
+            failpoints.crash()  # the crash tests: the venue holds the order, its answer is never journaled
         return self._known(order.key) if orders.is_duplicate(result) else result
 
     def _known(self, key: str) -> Accepted | Rejected:
