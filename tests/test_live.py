@@ -42,8 +42,8 @@ def assert_one_order_per_traded_interval(loopback, state):
 def test_a_live_session_signs_posts_settles_and_redeems(loopback, tmp_path):
     state = tmp_path / "state"
     code, out, err = loopback.run(*loopback.start_args("live", state, "--confirm-live"), cwd=tmp_path)
-    assert code == 0, err
-    rows = assert_complete(state)
+    assert code in (0, 3), err
+    rows = assert_complete(state, code=code)
     assert len(traded_rows(state)) >= 12, [r["reason"] for r in rows]
     assert_one_order_per_traded_interval(loopback, state)
     journal = read_jsonl(state / "journal.jsonl")
@@ -80,9 +80,9 @@ def test_a_live_session_rides_out_every_fault(loopback, tmp_path):
     w.at(11, -3, lambda: w.polymarket.clob.fault("POST", r"^/order$", "after", count=1))
     w.at(13, -3, lambda: w.polymarket.gamma.fault("GET", r"^/markets$", "status", status=502, count=12))
     state = tmp_path / "state"
-    code, out, err = w.run(*w.start_args("live", state, "--confirm-live"), cwd=tmp_path)
+    code, out, err = w.run(*w.start_args("live", state, "--confirm-live", "--capital", "1000"), cwd=tmp_path)
     assert code == 0, err
-    rows = assert_complete(state)
+    rows = assert_complete(state, capital=1000)
     assert_one_order_per_traded_interval(w, state)
     journal = read_jsonl(state / "journal.jsonl")
     # the lost answer became an unknown submit, resolved by looking the order up, never by a second order
@@ -108,8 +108,8 @@ def test_a_kill_with_an_order_in_flight_resumes_with_no_order_twice_and_none_los
     in_flight, interval = journal[-1]["data"]["order"]["key"], journal[-1]["interval"]
     del loopback.extra_env["FSM_BOT_FAILPOINT"]
     code, out, err = loopback.run("resume", "--state-dir", str(state), "--confirm-live", cwd=tmp_path)
-    assert code == 0, err
-    assert_complete(state)
+    assert code in (0, 3), err
+    assert_complete(state, code=code)
     assert_one_order_per_traded_interval(loopback, state)
     assert read_jsonl(state / "trades.jsonl")[interval - 1]["order_id"] == in_flight  # adopted, not re-sent
     assert "resuming session" in out and "at SUBMIT" in out
