@@ -181,7 +181,13 @@ def risk_bench(data: Path | None, quick: bool) -> dict[str, Any]:
                                                    runs)}
 
 
+def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.decision import decision_bench as run
+    return run(data, quick)
+
+
 BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
+    "decision": decision_bench,
     "journal": journal_bench,
     "startup": startup_bench,
     "memory": memory_bench,
@@ -196,6 +202,14 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
 
 def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     out: list[tuple[str, Any, str, bool | None]] = []
+    d = results.get("decision")
+    if d:
+        p99 = d["interval_start_to_order_bytes"]["p99_ms"]
+        out.append(("decision: interval start -> order bytes p50 (ms)", d["interval_start_to_order_bytes"]["p50_ms"],
+                    "", None))
+        out.append(("decision: interval start -> order bytes p99 (ms)", p99, "<= 10 ms", p99 <= 10))
+        for stage, figures in d["stages"].items():
+            out.append((f"  {stage} p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}", "", None))
     j = results.get("journal")
     if j:
         out.append(("journal append+fsync p50 (us)", j["append_fsync"]["p50_us"], "", None))

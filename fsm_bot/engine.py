@@ -209,7 +209,10 @@ class Engine:
     def _idle(self) -> Step | None:
         s = self.session
         if not s.done:
-            self._sleep_until(s.interval_start(s.interval))
+            start = s.interval_start(s.interval)
+            if self.clock.now_ms() < start:
+                self._quietly(lambda: self.venue.warm(start), "venue")
+            self._sleep_until(start)
         now = self._read_clock()
         official = {k: self._official(s.interval_start(k)) for k in s.pending}
         return idle.run(s, now, official, self.resumed)

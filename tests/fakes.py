@@ -75,6 +75,9 @@ class FakeVenue:
     accepted: dict[str, Accepted] = field(default_factory=dict)
     redeemed: list[str] = field(default_factory=list)
 
+    def warm(self, start_ms: int) -> None:
+        pass
+
     def market(self, start_ms: int) -> Market:
         up, down = self.books(start_ms)
         return Market(slug=slug(start_ms, self.minutes), condition_id="0xc", start_ms=start_ms,

@@ -330,3 +330,23 @@ def test_sdk_rejections_map_by_status(status, kind):
     mapped = venue_errors.from_sdk(sdk.RequestRejectedError("x", status=status), "read")
     assert isinstance(mapped, kind)
     assert (mapped.code == "engine_restarting") == (status == 425)
+
+
+def test_warming_before_the_interval_leaves_only_the_books_for_the_decision(world):
+    fake, trading, clock, venue, pauses = world
+    venue.preflight(T0)
+    venue.warm(T0 + STEP_MS)
+    assert fake.clob.count("GET", r"^/markets-by-token/") >= 1  # the order metadata, ahead of time
+    seen = len(fake.clob.log)
+    venue.prepare(intent_for(venue, start_ms=T0 + STEP_MS))  # the decision: books, then the signing
+    decision_paths = [path for _, path, _ in fake.clob.log[seen:]]
+    assert "/book" in decision_paths
+    assert not [p for p in decision_paths if p.startswith(("/markets-by-token/", "/clob-markets/"))]
+
+
+def test_without_warming_the_signing_fetches_the_metadata_itself(world):
+    fake, trading, clock, venue, pauses = world
+    venue.preflight(T0)
+    seen = len(fake.clob.log)
+    venue.prepare(intent_for(venue, start_ms=T0 + STEP_MS))
+    assert any(path.startswith("/markets-by-token/") for _, path, _ in fake.clob.log[seen:])

@@ -221,6 +221,9 @@ class SimVenue:
         h = hashlib.sha256(f"{self.minutes}:{start_ms}".encode()).hexdigest()
         return "0x" + h, str(int(h[:30], 16)), str(int(h[30:60], 16))
 
+    def warm(self, start_ms: int) -> None:
+        pass  # the simulated market is a pure function of (seed, start)
+
     def market(self, start_ms: int) -> Market:
         """The interval's market: a pure function of (seed, start), kept for the interval's second ask."""
         if self._last_market is not None and self._last_market.start_ms == start_ms:

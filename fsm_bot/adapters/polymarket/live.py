@@ -153,6 +153,16 @@ class PolymarketVenue:
     def market(self, start_ms: int) -> Market:
         return self.public.market(start_ms)
 
+    def warm(self, start_ms: int) -> None:
+        """Gamma's market facts and the SDK's order metadata of both tokens (two CLOB reads each), ahead of
+        the decision. The SDK has no public call for it: its metadata cache is primed as ``create_market_order``
+        would (an internal of polymarket-client 0.14; a failure only means the decision fetches it)."""
+        info = self.public.info(slug(start_ms, self.public.minutes))
+        client = self.sdk()
+        with errors.sdk_errors("prime the order metadata", self.secrets):
+            for token in (info.up_token, info.down_token):
+                client._ctx.order_metadata.resolve_market(client._ctx, token_id=token)
+
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
 

@@ -25,7 +25,7 @@ from fsm_bot import failpoints, matching, steps
 from fsm_bot.adapters.polymarket.markets import slug_start_ms
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult
+from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
 
 
 class OrderLedger:
@@ -93,6 +93,9 @@ class PaperVenue:
     def close(self) -> None:
         self.ledger.close()
         self.public.close()
+
+    def warm(self, start_ms: int) -> None:
+        self.public.info(slug(start_ms, self.public.minutes))
 
     def market(self, start_ms: int) -> Market:
         """The real market and books now; kept as the book of this interval's decision."""
