@@ -128,3 +128,19 @@ def test_no_secret_reaches_a_file_a_log_or_an_error(loopback, tmp_path):
     leaks = {name: s[:6] for name, text in texts.items() for s in secrets if s and s in text}
     assert leaks == {}
     assert re.search(r"HALTED|halted", out + err)
+
+
+def test_a_dotenv_readable_by_others_is_warned_of_and_its_key_is_used(loopback, tmp_path):
+    """Credentials may come from ./.env alone; a .env that group or others can read gets a warning."""
+    for name in CREDENTIALS:
+        del loopback.extra_env[name]
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("".join(f"{k}={v}\n" for k, v in CREDENTIALS.items()))
+    dotenv.chmod(0o644)
+    state = tmp_path / "state"
+    code, out, err = loopback.run(*loopback.start_args("live", state, "--confirm-live", "--intervals", "2"),
+                                  cwd=tmp_path)
+    assert code in (0, 3), err
+    assert "readable by group or others (mode 644)" in err and "chmod 600" in err
+    assert KEY not in err + out
+    assert len(read_jsonl(state / "trades.jsonl")) == 2 and loopback.trading.orders  # the key in .env signed them
