@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _world() -> tuple[subprocess.Popen, dict[str, str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.servers.world", "--live", "--speed", str(SPEED)],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.servers.world", "--live", "--speed", str(SPEED),
+                             "--balance", "100000"],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())
@@ -68,7 +68,7 @@ def _orders(proc: subprocess.Popen) -> list[dict[str, Any]]:
     return json.loads(proc.stdout.readline())
 
 
-def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[str, Any]], dict[int, float], int]:
+def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[str, Any]], dict[int, float], dict[str, int]]:
     cfg = config.load(None, env, {"intervals": intervals, "capital_usd": "100000"})
     source = wiring.real_source("live", cfg, SPEED)
     wiring.load_adapters("live")
@@ -77,8 +77,9 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[st
     clock.wakes = {}
     world = wiring.real_world(d, "live", cfg, source, Credentials(private_key=KEY), clock)
     world.venue.preflight(START_S * 1000)
+    start_ms = wiring.next_start(clock.now_ms() + 1000, cfg.interval_secs)  # the first whole interval after it
     jr = journal.Journal(d / JOURNAL)  # fsynced, as in a real session
-    first = steps.Begin(mode="live", session="bench", start_ms=START_S * 1000, config=cfg.to_json(),
+    first = steps.Begin(mode="live", session="bench", start_ms=start_ms, config=cfg.to_json(),
                         source=source, version="bench")
     eng = engine.Engine(engine.begin(jr, first, clock.now_ms()), jr, clock, world.feed, world.venue)
     eng.metrics.keep = True
@@ -87,7 +88,11 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[st
     finally:
         jr.close()
         world.close()
-    return eng.metrics.intervals, clock.wakes, sum(r.outcome != "SKIPPED" for r in final.trades)
+    skips: dict[str, int] = {}
+    for r in final.trades:
+        if r.outcome == "SKIPPED":
+            skips[r.reason] = skips.get(r.reason, 0) + 1
+    return eng.metrics.intervals, clock.wakes, skips
 
 
 def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     proc, env = _world()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            lines, wakes, traded = _session(env, intervals, Path(tmp))
+            lines, wakes, skips = _session(env, intervals, Path(tmp))
         orders = _orders(proc)
     finally:
         proc.stdin.close()
@@ -104,7 +109,7 @@ def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     stages = {stage: percentiles([m.get(f"{stage}_ms", 0.0) for m in traded_lines])
               for stage in ("fetch", "indicators", "predict", "risk", "size", "journal", "submit")}
     e2e = [(o["received_s"] - wakes[int(o["slug"].rsplit("-", 1)[1]) * 1000]) * 1000 for o in orders]
-    return {"intervals": intervals, "traded": traded, "speed": SPEED,
+    return {"intervals": intervals, "traded": intervals - sum(skips.values()), "skipped": skips, "speed": SPEED,
             "decision": percentiles([m["decision_ms"] for m in traded_lines]), "stages": stages,
             "interval_start_to_order_bytes": percentiles(e2e)}
 

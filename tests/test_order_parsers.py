@@ -121,3 +121,10 @@ def test_documented_error_strings_map_to_reasons():
              "INVALID_ORDER_DUPLICATED: Same order has already been placed, can't be placed again": "duplicate"}
     for message, code in cases.items():
         assert errors.reason(message) == code, message
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(min_value=0, max_value=10 ** 15))
+def test_any_whole_balance_in_units_is_read_exactly_in_dollars(units):
+    balance, _ = collateral({"balance": str(units), "allowances": {}})
+    assert balance == Decimal(units) / Decimal(10 ** 6)  # a $100,000 wallet is 1e11 units, and still fine

@@ -103,13 +103,13 @@ class World:
             self.trading.stop()
 
 
-def world(speed: float = 300.0, live: bool = False, **polymarket: Any) -> World:
+def world(speed: float = 300.0, live: bool = False, balance_usd: Decimal = Decimal(1000), **polymarket: Any) -> World:
     time = FakeTime(START_MS - LEAD_SECS * 1000, speed, held=True)
     w = World(speed=speed, time=time, binance=FakeBinance(CANDLES, time).start(),
               coingecko=FakeCoinGecko(CANDLES, time).start(),
               polymarket=FakePolymarket(CANDLES, time, **polymarket).start())
     if live:
-        w.trading = install_trading(w.polymarket, time)
+        w.trading = install_trading(w.polymarket, time, balance_usd=balance_usd)
     return w
 
 
@@ -122,8 +122,9 @@ def serve(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.servers.world", description=__doc__.splitlines()[0])
     ap.add_argument("--speed", type=float, default=300.0)
     ap.add_argument("--live", action="store_true", help="also the trading side (orders, relayer, Data API)")
+    ap.add_argument("--balance", type=Decimal, default=Decimal(1000), help="the fake wallet's pUSD")
     args = ap.parse_args(argv)
-    w = world(args.speed, live=args.live)
+    w = world(args.speed, live=args.live, balance_usd=args.balance)
     print(json.dumps({env_name(k): v for k, v in {**TEST_SETTINGS, **w.urls()}.items()}), flush=True)
     try:
         for line in sys.stdin:

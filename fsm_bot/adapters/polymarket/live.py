@@ -325,9 +325,7 @@ def collateral(body: Any) -> tuple[Decimal, dict[str, int]]:
     """(balance in dollars, allowances by lowercase spender in 6-dp units) of ``/balance-allowance``."""
     if not isinstance(body, dict):
         raise DataError(f"/balance-allowance: expected an object, got {type(body).__name__}", code="bad_payload")
-    units = orders.number(body.get("balance"), "balance")
-    if units != units.to_integral_value():
-        raise DataError(f"/balance-allowance: balance {units} is not in whole 6-dp units", code="bad_payload")
+    units = Decimal(_units(body.get("balance"), "balance"))  # 6-dp units: $100,000 is 1e11, past any share bound
     raw = body.get("allowances") or {}
     if not isinstance(raw, dict):
         raise DataError("/balance-allowance: allowances is not an object", code="bad_payload")
