@@ -29,9 +29,9 @@ from fsm_bot import config, engine, journal, steps, wiring
 from fsm_bot.adapters.clock import ScaledClock
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.statedir import JOURNAL
+from tests.servers.world import START_S
 
 ROOT = Path(__file__).resolve().parents[1]
-START_S = 1710338400  # 2024-03-13T14:00:00Z, inside the bundled candles
 SPEED = 1000.0
 KEY = "0x" + "7e" * 32  # a throwaway key the fake CLOB knows nothing of beforehand
 

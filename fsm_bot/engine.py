@@ -160,7 +160,9 @@ class Engine:
     def _redeem(self, step: Step) -> None:
         """Once an official WIN is journaled, the venue turns the winning tokens into collateral (live only);
         a failure is logged, and the next redeem call sweeps what is still redeemable."""
-        for r in getattr(step, "results", None) or getattr(step, "confirmed", ()):
+        if step.trigger not in ("reconciled", "tick"):
+            return
+        for r in step.results if isinstance(step, steps.Reconciled) else step.confirmed:
             if r.official is not None and r.new_outcome == "WIN":
                 market = slug(self.session.interval_start(r.interval), self.session.cfg.interval_minutes)
                 receipt = self._quietly(lambda: self.venue.redeem(market), "venue")

@@ -20,8 +20,7 @@ from typing import Any
 from fsm_bot.adapters import sim
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
-from fsm_bot.config import Config
-from fsm_bot.config import is_loopback
+from fsm_bot.config import Config, is_loopback
 from fsm_bot.errors import ConfigError, StateDirError
 from fsm_bot.ports import Clock, Feed, Venue
 from fsm_bot.statedir import LEDGER

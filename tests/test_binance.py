@@ -263,7 +263,8 @@ def test_reference_comes_from_the_buffered_candles(market):
 
 def test_reference_is_none_until_the_last_minute_closes(market):
     feed = market.feed()
-    assert feed.reference(MINUTE0 - 4 * M, MINUTE0 + M) is None
+    # the interval's last minute closes ten fake minutes (two wall seconds) after the clock starts
+    assert feed.reference(MINUTE0 + 5 * M, MINUTE0 + 10 * M) is None
 
 
 def test_reference_of_an_interval_outside_the_buffer_asks_rest(market):

@@ -56,8 +56,12 @@ def _build_context(app: Path) -> None:
             continue
         *sources, target = shlex.split(arg)
         for src in sources:
-            dest = app / (Path(target).name if target.startswith("/") else target) if not target.endswith("/") \
-                else app / Path(src).name
+            if target.endswith("/"):
+                dest = app / Path(src).name  # into the work dir
+            elif target.startswith("/"):
+                dest = app / Path(target).name  # a file put elsewhere in the image, here beside the rest
+            else:
+                dest = app / target
             (shutil.copytree if (ROOT / src).is_dir() else shutil.copy)(ROOT / src, dest)
 
 

@@ -5,12 +5,11 @@ world with every fault it can throw, and a process killed with an order in fligh
 
 import json
 import re
-from decimal import Decimal
 
 import pytest
 from eth_account import Account
 
-from tests.loopback import START_MS, read_jsonl, world
+from tests.servers.world import read_jsonl, world
 from tests.test_paper import assert_complete
 
 KEY = "0x" + "3b" * 32

@@ -8,7 +8,7 @@ import pytest
 from fsm_bot import journal
 from fsm_bot.session import fold
 
-from tests.loopback import read_jsonl, world
+from tests.servers.world import read_jsonl, world
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from polymarket import errors as sdk
 
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket import errors as venue_errors
-from fsm_bot.adapters.polymarket.live import Credentials, PolymarketVenue, PreflightFailed
+from fsm_bot.adapters.polymarket.credentials import Credentials
+from fsm_bot.adapters.polymarket.live import PolymarketVenue, PreflightFailed
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.adapters.sim import BUNDLED, load_candles
 from fsm_bot.errors import BotError, FatalError, UnknownOutcome

@@ -12,9 +12,7 @@ seeded by ``(seed, interval start)``, and knows nothing of the outcome.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import random
 import threading
 import time
@@ -24,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 
-from fsm_bot import failpoints, matching, steps
+from fsm_bot import failpoints, matching
+from fsm_bot.adapters.ledger import OrderLedger, accepted, entry, simulated_order
 from fsm_bot.errors import ConfigError
-from fsm_bot.money import plain
-from fsm_bot.ports import (CANDLE_COLUMNS, Accepted, Book, Fill, Level, Market, OrderIntent, Outcome, Rejected,
+from fsm_bot.ports import (CANDLE_COLUMNS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
                            SignedOrder, SubmitResult, slug)
 
 MINUTE_MS = 60_000
@@ -189,33 +186,17 @@ class SimVenue:
                  fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True) -> None:
         self.feed, self.clock, self.seed = feed, clock, seed
         self.minutes, self.fee_rate, self.min_order_usd = interval_minutes, fee_rate, min_order_usd
-        self.model, self.durable = model, durable
-        self.ledger = Path(ledger)
-        self.orders: dict[str, dict[str, Any]] = {}
+        self.model = model
+        self.ledger = OrderLedger(ledger, durable)
         self._last_market: Market | None = None
-        self._load()
-        self._fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def _load(self) -> None:
-        if not self.ledger.exists():
-            return
-        data = self.ledger.read_bytes()
-        good = 0
-        for line in data.splitlines(keepends=True):
-            try:
-                entry = json.loads(line) if line.endswith(b"\n") else None
-            except ValueError:
-                entry = None
-            if entry is None:
-                break  # a torn last line: that order was never accepted
-            self.orders[entry["key"]] = entry
-            good += len(line)
-        if good < len(data):
-            with open(self.ledger, "r+b") as f:
-                f.truncate(good)
+    @property
+    def orders(self) -> dict[str, dict[str, Any]]:
+        """The accepted orders by key, as the ledger holds them."""
+        return self.ledger.orders
 
     def close(self) -> None:
-        os.close(self._fd)
+        self.ledger.close()
 
     def _ids(self, start_ms: int) -> tuple[str, str, str]:
         h = hashlib.sha256(f"{self.minutes}:{start_ms}".encode()).hexdigest()
@@ -240,12 +221,10 @@ class SimVenue:
                       up_book=up_book, down_book=down_book)
 
     def prepare(self, intent: OrderIntent) -> SignedOrder:
-        body = steps.encode(intent)
-        key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type})
+        return simulated_order(intent)
 
     def submit(self, order: SignedOrder) -> SubmitResult:
-        if order.key in self.orders:
+        if self.ledger.get(order.key) is not None:
             return Rejected(key=order.key, reason="duplicate")
         intent = order.intent
         start = _start_of(intent.slug)
@@ -261,20 +240,14 @@ class SimVenue:
                                    intent.order_type)
         if fill is None:
             return Rejected(key=order.key, reason="fok_not_filled")
-        entry = {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
-                 "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
-                 "order_type": intent.order_type, "fill": steps.encode(fill), "ts_ms": self.clock.now_ms()}
-        os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
-        if self.durable:
-            os.fsync(self._fd)
-        self.orders[order.key] = entry
+        line = entry(order, side, fill, self.clock.now_ms())
+        self.ledger.append(line)
         if failpoints.hit("venue.accepted"):
             failpoints.crash()
-        return _accepted(entry)
+        return accepted(line)
 
     def lookup(self, key: str) -> Accepted | Rejected | None:
-        entry = self.orders.get(key)
-        return _accepted(entry) if entry else None
+        return self.ledger.lookup(key)
 
     def resolution(self, market_slug: str) -> Outcome | None:
         start = _start_of(market_slug)
@@ -287,6 +260,3 @@ class SimVenue:
     def redeem(self, market_slug: str) -> str | None:
         return None  # the simulation pays a win out at settlement
 
-
-def _accepted(entry: dict[str, Any]) -> Accepted:
-    return Accepted(key=entry["key"], order_id=entry["key"], fill=steps.decode_as(Fill, entry["fill"]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fsm_bot.adapters.polymarket.markets import bounded, condition_id, fee_rate, flag, mapping, tick, token_id
+from fsm_bot.adapters.polymarket.markets import bounded, condition_id, fee_schedule, flag, mapping, tick, token_id
 from fsm_bot.errors import DataError
 from fsm_bot.ports import Book, Level, Outcome
 
@@ -105,13 +105,7 @@ def parse_clob_market_info(obj: Any, condition: str) -> ClobMarketInfo:
 
 
 def _fee_details(value: Any, where: str) -> Decimal | None:
-    if value is None:
-        return None
-    fd = mapping(value, f"{where} fd")
-    exponent = fd.get("e", 1)
-    if exponent is not None and bounded(exponent, f"{where} fd.e", Decimal(-1), Decimal(10)) != 1:
-        raise DataError(f"{where} fd.e {exponent!r}: only exponent 1 is modelled", code="bad_market")
-    return fee_rate(fd.get("r"), f"{where} fd.r")
+    return fee_schedule(value, f"{where} fd", "r", "e")
 
 
 # -- /markets/{condition_id} ----------------------------------------------------------------------

@@ -37,12 +37,11 @@ from polymarket.models.clob import ApiKeyCreds
 from fsm_bot import failpoints
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket import errors, orders
-from fsm_bot.adapters.polymarket.credentials import DEPOSIT_WALLET, Credentials
+from fsm_bot.adapters.polymarket.credentials import SIGNATURE_TYPES
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
 from fsm_bot.money import ZERO, dollars
 from fsm_bot.ports import Accepted, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
 
-WALLET_TYPES = {0: "EOA", 1: "POLY_PROXY", 2: "GNOSIS_SAFE", 3: "DEPOSIT_WALLET"}
 TRADES_LOOKBACK_MS = 24 * 3600 * 1000
 
 
@@ -130,7 +129,7 @@ class PolymarketVenue:
             client.close()
             raise FatalError(f"wallet {client.wallet} is a {client.wallet_type} (signature type {got}), but "
                              f"FSM_BOT_SIGNATURE_TYPE is {self.creds.signature_type} "
-                             f"({WALLET_TYPES.get(self.creds.signature_type, '?')})", code="bad_credentials")
+                             f"({SIGNATURE_TYPES.get(self.creds.signature_type, '?')})", code="bad_credentials")
 
     def _l2(self, method: str, path: str, body: bytes | None = None) -> dict[str, str]:
         """The CLOB's L2 headers for one request (the SDK's HMAC over ts + method + path + body)."""

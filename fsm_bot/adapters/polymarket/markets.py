@@ -139,13 +139,19 @@ def _outcomes(obj: dict[str, Any], where: str) -> tuple[str, str, tuple[Decimal,
 
 
 def _fee_schedule(value: Any, where: str) -> Decimal | None:
+    return fee_schedule(value, f"{where} feeSchedule", "rate", "exponent")
+
+
+def fee_schedule(value: Any, what: str, rate_key: str, exponent_key: str) -> Decimal | None:
+    """A fee schedule's rate (Gamma's ``feeSchedule``, the CLOB's ``fd``), None when the market states none.
+    Only ``fee = shares x rate x (p(1 - p))^1`` is modelled, so another exponent is refused."""
     if value is None:
         return None
-    schedule = mapping(value, f"{where} feeSchedule")
-    exponent = schedule.get("exponent", 1)
-    if exponent is not None and bounded(exponent, f"{where} feeSchedule.exponent", Decimal(-1), Decimal(10)) != 1:
-        raise DataError(f"{where} feeSchedule.exponent {exponent!r}: only exponent 1 is modelled", code="bad_market")
-    return fee_rate(schedule.get("rate"), f"{where} feeSchedule.rate")
+    schedule = mapping(value, what)
+    exponent = schedule.get(exponent_key, 1)
+    if exponent is not None and bounded(exponent, f"{what}.{exponent_key}", Decimal(-1), Decimal(10)) != 1:
+        raise DataError(f"{what}.{exponent_key} {exponent!r}: only exponent 1 is modelled", code="bad_market")
+    return fee_rate(schedule.get(rate_key), f"{what}.{rate_key}")
 
 
 def _version(value: Any, where: str) -> str | None:

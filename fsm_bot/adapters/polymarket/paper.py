@@ -13,82 +13,30 @@ last line is dropped on load, since that order was never accepted. ``lookup(key)
 
 from __future__ import annotations
 
-import hashlib
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-import orjson
-
-from fsm_bot import failpoints, matching, steps
+from fsm_bot import failpoints, matching
+from fsm_bot.adapters import ledger
 from fsm_bot.adapters.polymarket.markets import slug_start_ms
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
-
-
-class OrderLedger:
-    """The venue's durable record of accepted orders: one JSON line per order, keyed by ``key``."""
-
-    def __init__(self, path: Path, durable: bool = True) -> None:
-        self.path, self.durable = Path(path), durable
-        self.orders: dict[str, dict[str, Any]] = {}
-        self._load()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        good = 0
-        for line in data.splitlines(keepends=True):
-            entry = _entry(line)
-            if entry is None:
-                break  # a torn last line: that order was never accepted
-            self.orders[entry["key"]] = entry
-            good += len(line)
-        if good < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
-
-    def append(self, entry: dict[str, Any]) -> None:
-        os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
-        if self.durable:
-            os.fsync(self._fd)
-        self.orders[entry["key"]] = entry
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.orders.get(key)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def _entry(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        entry = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return entry if isinstance(entry, dict) and isinstance(entry.get("key"), str) else None
+from fsm_bot.ports import Accepted, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
 
 
 class PaperVenue:
     """The ``Venue`` port over real public data, with fills simulated against the real book."""
 
-    def __init__(self, public: PolymarketPublic, ledger: Path, now_ms: Callable[[], int],
+    def __init__(self, public: PolymarketPublic, path: Path, now_ms: Callable[[], int],
                  min_order_usd: Decimal = Decimal(1), durable: bool = True) -> None:
         self.public, self.now_ms, self.min_order_usd = public, now_ms, min_order_usd
-        self.ledger = OrderLedger(ledger, durable)
+        self.ledger = ledger.OrderLedger(path, durable)
         self._last_market: Market | None = None
 
     @classmethod
-    def from_config(cls, cfg: Any, public: PolymarketPublic, ledger: Path, clock: Any) -> "PaperVenue":
-        return cls(public, ledger, clock.now_ms, min_order_usd=cfg.min_order_usd)
+    def from_config(cls, cfg: Any, public: PolymarketPublic, path: Path, clock: Any) -> "PaperVenue":
+        return cls(public, path, clock.now_ms, min_order_usd=cfg.min_order_usd)
 
     def close(self) -> None:
         self.ledger.close()
@@ -103,11 +51,8 @@ class PaperVenue:
         return self._last_market
 
     def prepare(self, intent: OrderIntent) -> SignedOrder:
-        body = steps.encode(intent)
-        key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return SignedOrder(key=key, intent=intent, payload={
-            "order": body, "orderType": intent.order_type,
-            "paper": "a simulated market BUY, filled against the book seen at the decision"})
+        return ledger.simulated_order(intent, paper="a simulated market BUY, filled against the book seen at the "
+                                                    "decision")
 
     def submit(self, order: SignedOrder) -> SubmitResult:
         if self.ledger.get(order.key) is not None:
@@ -125,14 +70,11 @@ class PaperVenue:
                                    intent.order_type)
         if fill is None:
             return Rejected(key=order.key, reason="fok_not_filled")
-        entry = {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
-                 "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
-                 "order_type": intent.order_type, "fee_rate": plain(market.fee_rate), "fill": steps.encode(fill),
-                 "ts_ms": self.now_ms()}
-        self.ledger.append(entry)
+        line = ledger.entry(order, side, fill, self.now_ms(), fee_rate=plain(market.fee_rate))
+        self.ledger.append(line)
         if failpoints.hit("venue.accepted"):
             failpoints.crash()
-        return _accepted(entry)
+        return ledger.accepted(line)
 
     def _decision_market(self, market_slug: str, start_ms: int) -> Market:
         """The market seen at the decision; after a restart, the market as it is now."""
@@ -151,8 +93,7 @@ class PaperVenue:
         return None
 
     def lookup(self, key: str) -> Accepted | Rejected | None:
-        entry = self.ledger.get(key)
-        return _accepted(entry) if entry else None
+        return self.ledger.lookup(key)
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
@@ -163,6 +104,3 @@ class PaperVenue:
     def redeem(self, market_slug: str) -> str | None:
         return None  # nothing is held on chain
 
-
-def _accepted(entry: dict[str, Any]) -> Accepted:
-    return Accepted(key=entry["key"], order_id=entry["key"], fill=steps.decode_as(Fill, entry["fill"]))

@@ -64,12 +64,9 @@ class PolymarketPublic:
         return self._infos.get(market_slug) or self._discover(market_slug)
 
     def book(self, token_id: str) -> Book:
-        try:
-            payload = self.clob.get("/book", {"token_id": token_id})
-        except DataError as exc:
-            if exc.code != "not_found":
-                raise
-            raise DataError(f"clob has no book for token {token_id}", code="book_not_found") from None
+        payload = _found(self.clob, "/book", {"token_id": token_id})
+        if payload is None:
+            raise DataError(f"clob has no book for token {token_id}", code="book_not_found")
         return parse_book(payload, token_id)
 
     def fee_rate(self, info: MarketInfo) -> Decimal:
@@ -79,11 +76,8 @@ class PolymarketPublic:
         return self._fee_rates[info.slug]
 
     def _clob_fee_rate(self, info: MarketInfo) -> Decimal:
-        try:
-            payload = self.clob.get(f"/clob-markets/{info.condition_id}")
-        except DataError as exc:
-            if exc.code != "not_found":
-                raise
+        payload = _found(self.clob, f"/clob-markets/{info.condition_id}")
+        if payload is None:
             return self.default_fee_rate  # not hydrated on the CLOB yet: no stated rate
         clob = parse_clob_market_info(payload, info.condition_id)
         if clob.tokens != {info.up_token, info.down_token}:
@@ -93,12 +87,9 @@ class PolymarketPublic:
 
     def _discover(self, market_slug: str) -> MarketInfo:
         """Gamma's market of ``market_slug``, read now; its identity must not change between reads."""
-        try:
-            payload = self.gamma.get("/markets", {"slug": market_slug})
-        except DataError as exc:
-            if exc.code != "not_found":
-                raise
-            raise DataError(f"gamma has no market {market_slug}", code="market_not_found") from None
+        payload = _found(self.gamma, "/markets", {"slug": market_slug})
+        if payload is None:
+            raise DataError(f"gamma has no market {market_slug}", code="market_not_found")
         info = parse_gamma_markets(payload, market_slug)
         known = self._infos.setdefault(market_slug, info)
         if (known.condition_id, known.up_token, known.down_token) != (info.condition_id, info.up_token,
@@ -121,10 +112,17 @@ class PolymarketPublic:
         return outcome
 
     def _clob_resolution(self, info: MarketInfo) -> Outcome | None:
-        try:
-            payload = self.clob.get(f"/markets/{info.condition_id}")
-        except DataError as exc:
-            if exc.code != "not_found":
-                raise
+        payload = _found(self.clob, f"/markets/{info.condition_id}")
+        if payload is None:
             return None
         return clob_winner(parse_clob_market(payload, info.condition_id), info.up_token, info.down_token)
+
+
+def _found(http: Http, path: str, params: dict[str, str] | None = None) -> Any:
+    """``GET path``'s JSON, or None when the server says 404 (every other failure raises as ``Http`` does)."""
+    try:
+        return http.get(path, params)
+    except DataError as exc:
+        if exc.code != "not_found":
+            raise
+        return None

@@ -1,0 +1,92 @@
+"""The simulated venues' side of an order (``--sim`` and ``--paper``): its key, its ledger line, its answer.
+
+A simulated venue keeps its own durable order ledger, ``venue-orders.jsonl``, as a real exchange would,
+so crash tests can count orders on the venue's side: one JSON line per accepted order, fsynced BEFORE
+the venue answers; a torn last line is dropped on load (that order was never accepted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fsm_bot import steps
+from fsm_bot.money import plain
+from fsm_bot.ports import Accepted, Fill, OrderIntent, SignedOrder
+
+
+class OrderLedger:
+    """The venue's durable record of accepted orders: one JSON line per order, keyed by ``key``."""
+
+    def __init__(self, path: Path, durable: bool = True) -> None:
+        self.path, self.durable = Path(path), durable
+        self.orders: dict[str, dict[str, Any]] = {}
+        self._load()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good = 0
+        for line in data.splitlines(keepends=True):
+            entry = _entry(line)
+            if entry is None:
+                break  # a torn last line: that order was never accepted
+            self.orders[entry["key"]] = entry
+            good += len(line)
+        if good < len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(good)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+        if self.durable:
+            os.fsync(self._fd)
+        self.orders[entry["key"]] = entry
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.orders.get(key)
+
+    def lookup(self, key: str) -> Accepted | None:
+        entry = self.orders.get(key)
+        return accepted(entry) if entry else None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("key"), str) else None
+
+
+def simulated_order(intent: OrderIntent, **note: str) -> SignedOrder:
+    """The order a simulated venue is sent: keyed by a digest of its canonical intent (the same intent,
+    the same key, as a signed order's hash is on Polymarket)."""
+    body = steps.encode(intent)
+    key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type, **note})
+
+
+def entry(order: SignedOrder, side: str, fill: Fill, ts_ms: int, **extra: str) -> dict[str, Any]:
+    """The ledger line of an accepted order."""
+    intent = order.intent
+    return {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
+            "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
+            "order_type": intent.order_type, "fill": steps.encode(fill), "ts_ms": ts_ms, **extra}
+
+
+def accepted(line: dict[str, Any]) -> Accepted:
+    return Accepted(key=line["key"], order_id=line["key"], fill=steps.decode_as(Fill, line["fill"]))
