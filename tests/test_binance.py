@@ -58,16 +58,16 @@ class Market:
         self.binance = FakeBinance(DATA, self.time).start()
         self.coingecko = FakeCoinGecko(DATA, self.time).start()
 
-    def feed(self) -> BinanceFeed:
+    def feed(self, stale_secs: float = 30.0) -> BinanceFeed:
         cfg = Config().replace(**self.binance.urls(), **self.coingecko.urls(), http_timeout_secs=0.5,
-                               ws_stale_secs=30.0, backoff_initial_secs=0.5, backoff_max_secs=4.0, attempts=3)
+                               ws_stale_secs=stale_secs, backoff_initial_secs=0.5, backoff_max_secs=4.0, attempts=3)
         feed = BinanceFeed.from_config(cfg, self.clock, self.tmp)
         self.feeds.append(feed)
         return feed
 
-    def running_feed(self) -> BinanceFeed:
+    def running_feed(self, stale_secs: float = 30.0) -> BinanceFeed:
         """A started feed whose stream is up and talking."""
-        feed = self.feed()
+        feed = self.feed(stale_secs)
         feed.start()
         self.wait_for(lambda: feed.stream.messages > 0)
         return feed
@@ -115,7 +115,8 @@ def test_bootstrap_fills_the_window_with_the_real_candles(market):
 
 
 def test_closed_candles_arrive_through_the_stream_not_rest(market):
-    feed = market.running_feed()
+    # a watchdog of 120 fake seconds (0.4 s of wall time): a busy machine's pause is not a silent stream
+    feed = market.running_feed(stale_secs=120.0)
     rest_before, m1 = market.binance.klines_requests, market.next_minute()
     market.wait_until(m1 + 2 * M + 20_000)
     now = market.clock.now_ms()

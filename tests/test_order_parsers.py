@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fsm_bot.adapters.polymarket import errors, orders
@@ -45,6 +45,7 @@ def assert_sound(result: Accepted | Rejected) -> None:
 
 @settings(deadline=None, max_examples=200)
 @given(replies)
+@example({"success": True, "status": [], "makingAmount": None, "takingAmount": None})  # once a TypeError
 def test_post_reply_parser_never_escapes_or_accepts_a_bad_fill(body):
     try:
         result = orders.parse_post_reply(body, KEY, RATE, PAYLOAD)

@@ -159,7 +159,7 @@ def parse_post_reply(body: Any, key: str, fee_rate: Decimal, payload: dict[str, 
     if body.get("success") is not True or message:
         return Rejected(key=key, reason=reason(message) if message else _status_reason(body))
     status, order_id = body.get("status"), body.get("orderID")
-    if status not in ACCEPTED_STATUSES or not isinstance(order_id, str) or not order_id:
+    if not isinstance(status, str) or status not in ACCEPTED_STATUSES or not isinstance(order_id, str) or not order_id:
         raise UnknownOutcome(f"order {key}: success without a usable status/orderID ({str(status)[:40]!r})")
     try:
         got = fill(number(body.get("makingAmount"), "makingAmount"), number(body.get("takingAmount"), "takingAmount"),
