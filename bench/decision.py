@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from fsm_bot import config, engine, journal, steps, wiring
+from fsm_bot import config, engine, journal, wiring
 from fsm_bot.adapters.clock import ScaledClock
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.statedir import JOURNAL
@@ -70,19 +70,18 @@ def _orders(proc: subprocess.Popen) -> list[dict[str, Any]]:
 
 def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[str, Any]], dict[int, float], dict[str, int]]:
     cfg = config.load(None, env, {"intervals": intervals, "capital_usd": "100000"})
-    source = wiring.real_source("live", cfg, SPEED)
+    source = wiring.new_session("live", cfg, speed=SPEED, env={"FSM_BOT_PRIVATE_KEY": KEY}, confirm_live=True).source
     wiring.load_adapters("live")
     synced = wiring.real_clock(cfg, source)
     clock = WakeClock(synced.now_ms(), SPEED)
     clock.wakes = {}
-    world = wiring.real_world(d, "live", cfg, source, Credentials(private_key=KEY), clock)
-    world.venue.preflight(START_S * 1000)
+    world = wiring.world("live", cfg, source, d, creds=Credentials(private_key=KEY), clock=clock)
+    world.preflight(START_S * 1000)
     start_ms = wiring.next_start(clock.now_ms() + 1000, cfg.interval_secs)  # the first whole interval after it
     jr = journal.Journal(d / JOURNAL)  # fsynced, as in a real session
-    first = steps.Begin(mode="live", session="bench", start_ms=start_ms, config=cfg.to_json(),
-                        source=source, version="bench")
-    eng = engine.Engine(engine.begin(jr, first, clock.now_ms()), jr, clock, world.feed, world.venue)
-    eng.metrics.keep = True
+    metrics = engine.Metrics(keep=True)
+    eng = engine.Engine(engine.begin(jr, "live", cfg, source, start_ms, clock.now_ms(), session="bench"), jr, clock,
+                        world.feed, world.venue, observers=[metrics])
     try:
         final = eng.run()
     finally:
@@ -92,7 +91,7 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[st
     for r in final.trades:
         if r.outcome == "SKIPPED":
             skips[r.reason] = skips.get(r.reason, 0) + 1
-    return eng.metrics.intervals, clock.wakes, skips
+    return metrics.intervals, clock.wakes, skips
 
 
 def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -18,11 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fsm_bot import engine, journal, steps
+from fsm_bot import engine, journal
 from fsm_bot.adapters.sim import BUNDLED, ReplayFeed, load_candles
 from fsm_bot.config import Config
 from fsm_bot.session import fold, iso_seconds
-from fsm_bot.wiring import sim_world
+from fsm_bot.backtest import sim_session
 
 EXE = str(Path(sys.executable).with_name("fsm-bot"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +51,9 @@ def long_session(data: Path | None, intervals: int, d: Path) -> tuple[Path, floa
     start = -(-(feed.first_ms + 100 * 60_000) // step) * step
     intervals = min(intervals, (feed.last_ms - start) // step - 1)
     cfg = Config(intervals=intervals, capital_usd=Decimal(10) ** 9)  # no halt: every interval runs the machine
-    world = sim_world(d, cfg, {"kind": "replay"}, start, feed=feed, durable=False)
-    jr = journal.Journal(d / "journal.jsonl", durable=False)
-    session = engine.begin(jr, steps.Begin(mode="sim", session="bench", start_ms=start, config=cfg.to_json(),
-                                           source={"kind": "replay"}, version="bench"), start)
     started = time.perf_counter()
-    engine.Engine(session, jr, world.clock, world.feed, world.venue).run()
+    sim_session(feed, cfg, start, d)
     seconds = time.perf_counter() - started
-    jr.close()
-    world.close()
     return d / "journal.jsonl", seconds
 
 

@@ -1,12 +1,12 @@
 """``fsm-bot backtest``: the same machine, handlers and simulated venue as ``--sim``, session after
 session over a span of history.
 
-Each session is a real ``--sim`` session (18 intervals, $100, the seed's books) run by the engine
-with a journal that is not fsynced per record; the next session starts at the interval after the
-last one the previous session ran (after a halt: the interval after the halt). A row per interval
-of every session is collected from the journal records as they are written: what FETCH saw, what
-PREDICT decided, what RISK and SIZE did, the fill and the outcome. A halted session's remaining
-intervals get rows with action ``halted``.
+Each session is a real ``--sim`` session (the config's intervals and capital, the seed's books) run
+by the engine with a journal that is not fsynced per record; the next session starts at the first
+interval the previous one did not record (after a halt: the halting interval itself, since a halt
+records no row of its own). A row per interval of every session is collected from the journal
+records as they are written: what FETCH saw, what PREDICT decided, what RISK and SIZE did, the fill
+and the outcome. A halted session's remaining intervals get rows with action ``halted``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from typing import Any, Callable, Iterator
 
 import polars as pl
 
-from fsm_bot import __version__, engine, journal, steps
-from fsm_bot.adapters.sim import ReplayFeed
+from fsm_bot import engine, journal, wiring
 from fsm_bot.config import Config
-from fsm_bot.session import Session, iso_seconds
-from fsm_bot.wiring import session_id, sim_world
+from fsm_bot.engine import Observer, Transition
+from fsm_bot.adapters.sim import ReplayFeed
+from fsm_bot.ports import MINUTE_MS
+from fsm_bot.session import Session, iso_seconds, max_drawdown, session_id
+from fsm_bot.statedir import JOURNAL, LEDGER
 
 DECISION_COLUMNS = ["session", "interval", "interval_start", "close", "rsi", "macd", "macd_signal", "imbalance",
                     "range_pct", "signal", "tier", "action", "stake", "fill_price", "fee", "outcome", "pnl", "capital"]
@@ -39,7 +41,8 @@ class Collector:
     rows: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, Any] = field(default_factory=dict)
 
-    def on_record(self, rec: dict[str, Any], step: steps.Step) -> None:
+    def on_transition(self, t: Transition) -> None:
+        rec, step = t.record, t.step
         trigger = rec["trigger"]
         if trigger == "tick":
             self.current = {"session": self.session, "interval": rec["interval"],
@@ -76,10 +79,7 @@ class Collector:
 def session_summary(final: Session) -> dict[str, Any]:
     rows = final.rows()
     traded = [r for r in rows if r.outcome in ("WIN", "LOSS")]
-    peak, max_dd = final.capital0, Decimal(0)
-    for r in rows:
-        peak = max(peak, r.capital_after)
-        max_dd = max(max_dd, (peak - r.capital_after) / peak)
+    max_dd = max_drawdown([final.capital0] + [r.capital_after for r in rows])
     return {"session": final.session, "start": iso_seconds(final.start_ms), "intervals_run": len(final.trades),
             "trades": len(traded), "wins": sum(r.outcome == "WIN" for r in traded),
             "skipped": len(rows) - len(traded), "halted": final.halted or "",
@@ -90,10 +90,10 @@ def session_summary(final: Session) -> dict[str, Any]:
 def session_starts(feed: ReplayFeed, cfg: Config, first_ms: int | None, last_ms: int | None) -> tuple[int, int]:
     """(first session start, the last start a whole session still fits before) on the interval grid."""
     step = cfg.interval_secs * 1000
-    earliest = feed.first_ms + cfg.candles * 60_000
+    earliest = feed.first_ms + cfg.candles * MINUTE_MS
     start = max(earliest, first_ms or earliest)
     start = -(-start // step) * step
-    data_end = feed.last_ms + 60_000 - cfg.intervals * step
+    data_end = feed.last_ms + MINUTE_MS - cfg.intervals * step
     end = min(data_end, last_ms) if last_ms is not None else data_end
     return start, end
 
@@ -105,28 +105,33 @@ def run(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms: int
     step = cfg.interval_secs * 1000
     start, end = session_starts(feed, cfg, first_ms, last_ms)
     first, total = start, max(0, (end - start) // step + 1)
-    source = source or {"kind": "replay"}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         tmp_dir = Path(tmp)
         while start <= end:
-            for name in ("journal.jsonl", "venue-orders.jsonl"):
-                (tmp_dir / name).unlink(missing_ok=True)
-            sid = session_id("sim", start, cfg.seed)
-            world = sim_world(tmp_dir, cfg, source, start, feed=feed, durable=False)
-            jr = journal.Journal(tmp_dir / "journal.jsonl", durable=False)
-            session = engine.begin(jr, steps.Begin(mode="sim", session=sid, start_ms=start, config=cfg.to_json(),
-                                                   source=source, version=__version__), start)
-            collector = Collector(session=sid)
-            final = engine.Engine(session, jr, world.clock, world.feed, world.venue,
-                                  on_record=collector.on_record).run()
-            jr.close()
-            world.close()
+            collector = Collector(session=session_id("sim", start, cfg.seed))
+            final = sim_session(feed, cfg, start, tmp_dir, [collector], source)
             collector.halted(final)
             yield session_summary(final), collector.rows
-            ran = len(final.trades)  # a halted session ran up to its halt; the next starts after it
-            start += max(ran, 1) * step
+            start += max(len(final.trades), 1) * step  # a halted session ran up to its halt, which it did not record
             if progress:
                 progress(min((start - first) // step, total), total)
+
+
+def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path, observers: list[Observer] = (),
+                source: dict[str, Any] | None = None) -> Session:
+    """One ``--sim`` session from ``start_ms``, run by the engine in ``work_dir`` with an unsynced journal and
+    ledger (what a backtest runs back to back); its journal stays there until the next session."""
+    for name in (JOURNAL, LEDGER):
+        (work_dir / name).unlink(missing_ok=True)
+    source = source or {"kind": "replay"}
+    world = wiring.world("sim", cfg, source, work_dir, now_ms=start_ms, feed=feed, durable=False)
+    jr = journal.Journal(work_dir / JOURNAL, durable=False)
+    try:
+        session = engine.begin(jr, "sim", cfg, source, start_ms, start_ms)
+        return engine.Engine(session, jr, world.clock, world.feed, world.venue, observers=observers).run()
+    finally:
+        jr.close()
+        world.close()
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -138,7 +143,7 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (centre - half, centre + half)
 
 
-def aggregate(sessions: pl.DataFrame, decisions: pl.DataFrame) -> dict[str, Any]:
+def aggregate(sessions: pl.DataFrame, decisions: pl.DataFrame, cfg: Config) -> dict[str, Any]:
     """The table a trader reads first: sessions, halts, final capital, hit rate, PnL per trade, drawdowns."""
     trades = decisions.filter(pl.col("action") == "trade")
     wins = trades.filter(pl.col("outcome") == "WIN").height
@@ -154,7 +159,7 @@ def aggregate(sessions: pl.DataFrame, decisions: pl.DataFrame) -> dict[str, Any]
         "halt_causes": dict(halts.get_column("halted").value_counts().iter_rows()) if halts.height else {},
         "final_capital": {f"p{int(x * 100):02d}": float(final.quantile(x, "nearest")) for x in q}
         | {"mean": float(final.mean())},
-        "sessions_in_profit": float((final > 100).mean()) if sessions.height else None,
+        "sessions_in_profit": float((final > float(cfg.capital_usd)).mean()) if sessions.height else None,
         "pnl_per_trade": float(trades.get_column("pnl").mean()) if n else None,
         "pnl_total": float(sessions.get_column("pnl").sum()), "fees_total": float(sessions.get_column("fees").sum()),
         "max_drawdown": {f"p{int(x * 100):02d}": float(dd.quantile(x, "nearest")) for x in q},
@@ -170,7 +175,7 @@ def hit_rate_by_month(decisions: pl.DataFrame) -> pl.DataFrame:
             .with_columns(hit_rate=pl.col("wins") / pl.col("trades")))
 
 
-def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path) -> list[Path]:
+def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path, cfg: Config) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -178,9 +183,9 @@ def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path) -> list[Pa
     written = []
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.hist(sessions.get_column("final_capital").to_numpy(), bins=60, color="#4878a8")
-    ax.axvline(100, color="black", lw=1, ls="--", label="start ($100)")
-    ax.axvline(70, color="firebrick", lw=1, ls=":", label="floor ($70)")
-    ax.set(title=f"final capital of {sessions.height:,} back-to-back 18-interval sessions", xlabel="USD",
+    ax.axvline(float(cfg.capital_usd), color="black", lw=1, ls="--", label=f"start (${cfg.capital_usd})")
+    ax.axvline(float(cfg.floor_usd), color="firebrick", lw=1, ls=":", label=f"floor (${cfg.floor_usd})")
+    ax.set(title=f"final capital of {sessions.height:,} back-to-back {cfg.intervals}-interval sessions", xlabel="USD",
            ylabel="sessions")
     ax.legend()
     fig.tight_layout()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import sys
 from decimal import Decimal
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from fsm_bot.money import ZERO, plain
-from fsm_bot.session import Session, iso_seconds
-from fsm_bot.steps import Step, TradeRow
+from fsm_bot.session import Session, iso_seconds, max_drawdown
+from fsm_bot.steps import TradeRow
+
+if TYPE_CHECKING:
+    from fsm_bot.engine import Transition
 
 
 def usd(d: Decimal | None, sign: bool = False) -> str:
@@ -35,10 +38,7 @@ def summary(s: Session) -> dict[str, Any]:
     rows = s.rows()
     traded = [r for r in rows if r.outcome in ("WIN", "LOSS")]
     wins = sum(r.outcome == "WIN" for r in traded)
-    peak, max_dd = s.capital0, ZERO
-    for r in rows:
-        peak = max(peak, r.capital_after)
-        max_dd = max(max_dd, (peak - r.capital_after) / peak)
+    max_dd = max_drawdown([s.capital0] + [r.capital_after for r in rows])
     return {"session": s.session, "mode": s.mode, "intervals": len(rows), "trades": len(traded), "wins": wins,
             "losses": len(traded) - wins, "skipped": len(rows) - len(traded),
             "hit_rate": (wins / len(traded)) if traded else None, "pnl": s.capital - s.capital0,
@@ -74,7 +74,9 @@ class Console:
             for line in filter(None, [note, header]):
                 self._say(line)
 
-    def on_record(self, before: Session, after: Session, step: Step) -> None:
+    def on_transition(self, t: Transition) -> None:
+        """An observer of the engine (``fsm_bot.engine.Transition``)."""
+        after, step = t.after, t.step
         self.session = after
         if step.trigger == "recorded":
             self.last = after.trades[-1]

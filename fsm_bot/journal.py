@@ -23,7 +23,7 @@ import orjson
 from fsm_bot import failpoints
 from fsm_bot.errors import JournalCorrupt
 
-SCHEMA = 1
+SCHEMA = 2  # 2: each record journals its handler's inputs ("inputs"), so replay re-checks every step
 _PREFIX = b'{"crc":"'
 _HEAD = len(_PREFIX) + 8 + 2  # {"crc":"xxxxxxxx",
 

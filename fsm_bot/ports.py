@@ -7,16 +7,22 @@ protocols, so that ``--sim``, ``--paper`` and ``--live`` differ only in the adap
 
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import polars as pl
 
+from fsm_bot.errors import DataError
+
 Side = Literal["UP", "DOWN"]
 
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "taker_buy_base")
 """The columns a candle frame carries; ``open_time`` is ms since the epoch (UTC), 1-minute candles."""
+MINUTE_MS = 60_000
+"""A candle's length: every candle the ports carry is one minute."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +138,23 @@ Outcome = Literal["UP", "DOWN"]
 
 
 class Clock(Protocol):
+    """The only source of time, for the engine and the adapters alike. ``wake`` cuts a sleep short (a stop);
+    ``speed`` is clock ms per wall ms (1 for the wall clock, infinite for a simulation that jumps)."""
+
+    wake: threading.Event
+    speed: float
+
     def now_ms(self) -> int: ...
 
     def sleep_until(self, t_ms: int) -> None: ...
+
+    def pause(self, secs: float) -> None:
+        """A retry's backoff: ``secs`` of this clock's time."""
+        ...
+
+    def display_ms(self) -> int:
+        """The time a live view shows: during a scaled sleep, how far the sleep has come."""
+        ...
 
 
 class Feed(Protocol):
@@ -149,6 +169,12 @@ class Feed(Protocol):
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
         """The provisional outcome: UP if the close of the last minute >= the open of the first; None if not yet known."""
         ...
+
+    def start(self) -> None:
+        """Begin what runs in the background (a stream); called once, before the first interval."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Venue(Protocol):
@@ -176,6 +202,24 @@ class Venue(Protocol):
         """Turn the wallet's winning tokens of a resolved market into collateral (live); a receipt such as
         a transaction id, or None where there is nothing to redeem (sim, paper, a losing or redeemed position)."""
         ...
+
+    def preflight(self, next_start_ms: int) -> list[str]:
+        """Everything trading will need, checked before the first interval: notes for the operator, or
+        ``FatalError`` naming what to fix."""
+        ...
+
+    def close(self) -> None: ...
+
+
+SLUG = re.compile(r"btc-updown-(5|15)m-([0-9]{1,12})")
+
+
+def slug_start_ms(market_slug: str) -> tuple[int, int]:
+    """(window start in ms, minutes) of a ``btc-updown-<m>m-<unix start>`` slug."""
+    match = SLUG.fullmatch(market_slug) if isinstance(market_slug, str) else None
+    if match is None:
+        raise DataError(f"slug {market_slug!r}: not btc-updown-<5|15>m-<unix start>", code="bad_market")
+    return int(match.group(2)) * 1000, int(match.group(1))
 
 
 def slug(start_ms: int, minutes: int) -> str:

@@ -20,7 +20,7 @@ from fsm_bot import engine, journal
 from fsm_bot.backtest import wilson
 from fsm_bot.errors import StateDirError
 from fsm_bot.money import plain
-from fsm_bot.session import Session, fold, iso_seconds
+from fsm_bot.session import Session, fold, iso_seconds, max_drawdown
 from fsm_bot.statedir import JOURNAL
 from fsm_bot.steps import Reconciled, TradeRow
 
@@ -57,14 +57,6 @@ def equity_curve(records: list[dict[str, Any]]) -> list[Point]:
     return points
 
 
-def max_drawdown(points: list[Point]) -> Decimal:
-    peak, worst = points[0].capital, Decimal(0)
-    for p in points:
-        peak = max(peak, p.capital)
-        worst = max(worst, (peak - p.capital) / peak)
-    return worst
-
-
 def brier(pairs: list[tuple[float, int]]) -> float | None:
     return sum((f - y) ** 2 for f, y in pairs) / len(pairs) if pairs else None
 
@@ -82,7 +74,7 @@ def summarise(s: Session, rows: list[TradeRow], equity: list[Point]) -> dict[str
         "hit_rate": wins / len(traded) if traded else None, "hit_rate_wilson95": (lo, hi),
         "pnl": s.capital - s.capital0, "fees": sum((r.fee for r in rows), Decimal(0)),
         "capital_start": s.capital0, "capital_end": s.capital, "floor": s.floor,
-        "max_drawdown": max_drawdown(equity),
+        "max_drawdown": max_drawdown(p.capital for p in equity),
         "brier_entry_price": brier([(float(r.odds), r.outcome == "WIN") for r in traded if r.odds is not None]),
         "brier_confidence": brier([(r.confidence, r.outcome == "WIN") for r in traded]),
         "skip_reasons": dict(Counter(r.reason for r in rows if r.outcome == "SKIPPED").most_common()),

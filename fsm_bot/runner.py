@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from fsm_bot import __version__, engine, journal, logs, views
+from fsm_bot import engine, journal, logs, views
 from fsm_bot.config import Config
 from fsm_bot.console import Console, row_line, summary, usd
-from fsm_bot.errors import ConfigError, Interrupted, JournalCorrupt, StateDirError
+from fsm_bot.errors import Interrupted, JournalCorrupt, StateDirError
 from fsm_bot.session import Session, describe_state, fold, iso_seconds
-from fsm_bot.statedir import JOURNAL, LOG, METRICS, SESSION_FILES, Lock, archive
-from fsm_bot.steps import Begin
+from fsm_bot.statedir import JOURNAL, LOG, SESSION_FILES, Lock, archive
 from fsm_bot import wiring
 
 EXIT_OK, EXIT_HALTED, EXIT_INTERRUPTED = 0, 3, 130
@@ -87,73 +86,27 @@ def _clear_for_new_session(state_dir: Path, fresh: bool) -> list[str]:
 
 
 def start(opts: Options, cfg: Config) -> int:
-    if opts.mode in wiring.REAL_MODES:
-        return _start_real(opts, cfg)
+    """A new session in the state dir: every flag checked first, then the dir locked and cleared."""
+    plan = wiring.new_session(opts.mode, cfg, data=opts.data, start=opts.start, speed=opts.speed, env=opts.env,
+                              confirm_live=opts.confirm_live)
     state_dir = opts.state_dir
-    source = wiring.sim_source(opts.data)  # every flag is checked before the state dir is touched
-    feed = wiring.replay_feed(source)
-    start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
-                else wiring.default_start(feed, cfg, opts.data is None))
-    wiring.check_span(feed, cfg, start_ms)
     state_dir.mkdir(parents=True, exist_ok=True)
     with Lock.acquire(state_dir) as lock:
         notes = _lock_notes(lock) + _clear_for_new_session(state_dir, opts.fresh)
-        world = wiring.sim_world(state_dir, cfg, source, start_ms, opts.speed, feed=feed)
-        return _begin(opts, cfg, world, start_ms, start_ms, notes)
+        world, start_ms, now_ms = plan.open(state_dir)
+        notes += world.preflight(start_ms)
+        jr = journal.Journal(state_dir / JOURNAL)
+        session = engine.begin(jr, opts.mode, cfg, world.source, start_ms, now_ms)
+        _rebuild_views(state_dir, list(engine.sessions(journal.read(state_dir / JOURNAL).records)))
+        return _run(opts, session, jr, world, notes, resumed=False)
 
 
-def _start_real(opts: Options, cfg: Config) -> int:
-    """``--paper`` and ``--live``: check flags and credentials, open the adapters, pre-flight, begin."""
-    test_clock = wiring.check_test_clock(cfg, opts.mode, opts.start, opts.speed)
-    creds = _live_credentials(opts) if opts.mode == "live" else None
-    if opts.data is not None:
-        raise ConfigError("--data replays a file: it belongs to --sim and backtest, not --paper or --live")
-    speed = (opts.speed if math.isfinite(opts.speed) else 1.0) if test_clock else None
-    source = wiring.real_source(opts.mode, cfg, speed)
-    opts.state_dir.mkdir(parents=True, exist_ok=True)
-    with Lock.acquire(opts.state_dir) as lock:
-        notes = _lock_notes(lock) + _clear_for_new_session(opts.state_dir, opts.fresh)
-        wiring.load_adapters(opts.mode)
-        clock = wiring.real_clock(cfg, source)
-        now = clock.now_ms()
-        start_ms = (wiring.parse_start(opts.start, cfg.interval_secs) if opts.start
-                    else wiring.next_start(now, cfg.interval_secs))
-        if start_ms + cfg.interval_secs * 1000 <= now:
-            raise StateDirError(f"--start {opts.start}: that interval has already ended (the clock says "
-                                f"{iso_seconds(now)})")
-        world = wiring.real_world(opts.state_dir, opts.mode, cfg, source, creds, clock)
-        try:
-            notes += _preflight(world, start_ms)
-        except BaseException:
-            world.close()
-            raise
-        return _begin(opts, cfg, world, start_ms, now, notes, secrets=creds.secrets if creds else ())
-
-
-def _live_credentials(opts: Options) -> wiring.Credentials:
-    if not opts.confirm_live:
-        raise ConfigError("--live places real orders with real money: add --confirm-live to say you mean it")
-    return wiring.credentials(opts.env)
-
-
-def _preflight(world: wiring.World, start_ms: int) -> list[str]:
-    check = getattr(world.venue, "preflight", None)
-    return list(check(start_ms)) if check is not None else []
+def _rebuild_views(state_dir: Path, history: engine.History) -> None:
+    views.Views(state_dir).rebuild((b, a, s) for b, a, s, _ in history)
 
 
 def _lock_notes(lock: Lock) -> list[str]:
     return [f"took over a stale lock left by pid {lock.stale_pid}"] if lock.stale_pid else []
-
-
-def _begin(opts: Options, cfg: Config, world: wiring.World, start_ms: int, now_ms: int, notes: list[str],
-           secrets: tuple[str, ...] = ()) -> int:
-    state_dir = opts.state_dir
-    jr = journal.Journal(state_dir / JOURNAL)
-    first = Begin(mode=opts.mode, session=wiring.session_id(opts.mode, start_ms, cfg.seed), start_ms=start_ms,
-                  config=cfg.to_json(), source=world.source, version=__version__)
-    session = engine.begin(jr, first, now_ms)
-    views.Views(state_dir).append(views.lines(None, session, first))
-    return _run(opts, session, jr, world, notes, resumed=False, secrets=secrets)
 
 
 def resume(opts: Options, mode: str | None = None) -> int:
@@ -162,63 +115,55 @@ def resume(opts: Options, mode: str | None = None) -> int:
         raise StateDirError(f"{state_dir} holds no session to resume (no {JOURNAL}); `fsm-bot start` begins one")
     with Lock.acquire(state_dir) as lock:
         notes = _lock_notes(lock)
-        jr, contents, session = engine.load(state_dir / JOURNAL)
+        jr, contents, history = engine.load(state_dir / JOURNAL)
+        session = history[-1][1]
         if contents.torn:
             notes.append(f"dropped a torn last journal record ({contents.torn})")
         if mode is not None and mode != session.mode:
             jr.close()
             raise StateDirError(f"session {session.session} is a --{session.mode} session; it cannot be resumed "
                                 f"as --{mode}")
-        views.Views(state_dir).rebuild((b, a, s) for b, a, s, _ in engine.sessions(contents.records))
-        out = opts.out
-        if session.halted is not None:
+        _rebuild_views(state_dir, history)
+        ended = _ended(session, state_dir)
+        if ended is not None:
             jr.close()
-            for note in notes:
-                print(note, file=out)
-            print(f"session {session.session} is HALTED ({session.halted}: {session.halt_detail}); it does not trade "
-                  f"again. `fsm-bot start --state-dir {state_dir}` archives it and begins a new session.", file=out)
-            return EXIT_HALTED
-        if session.finished:
-            jr.close()
-            for note in notes:
-                print(note, file=out)
-            print(f"session {session.session} is finished: capital {usd(session.capital)}. Nothing to resume; "
-                  f"`fsm-bot start --state-dir {state_dir}` archives it and begins a new session.", file=out)
-            return EXIT_OK
+            for line in notes + [ended[1]]:
+                print(line, file=opts.out)
+            return ended[0]
         try:
-            world, secrets = _resumed_world(opts, session)
+            world = wiring.resumed(session, state_dir, speed=opts.speed, env=opts.env, confirm_live=opts.confirm_live)
         except BaseException:
             jr.close()
             raise
         notes.append(f"resuming session {session.session} at {describe_state(session)} (journal record {session.seq})")
-        return _run(opts, session, jr, world, notes, resumed=True, secrets=secrets)
+        return _run(opts, session, jr, world, notes, resumed=True)
 
 
-def _resumed_world(opts: Options, session: Session) -> tuple[wiring.World, tuple[str, ...]]:
-    """The adapters of the journal's mode, rebuilt from its first record (config, data, endpoints, clock)."""
-    if session.mode == "sim":
-        return wiring.sim_world(opts.state_dir, session.cfg, session.source, session.ts_ms, opts.speed), ()
-    creds = _live_credentials(opts) if session.mode == "live" else None
-    if session.source["clock"] != "wall":
-        wiring.check_test_clock(session.cfg, session.mode, None, float(session.source["clock"]["speed"]))
-    wiring.load_adapters(session.mode)
-    world = wiring.real_world(opts.state_dir, session.mode, session.cfg, session.source, creds)
-    return world, creds.secrets if creds else ()
+def _ended(session: Session, state_dir: Path) -> tuple[int, str] | None:
+    """(exit code, message) for a session that will not trade again, else None."""
+    if session.halted is not None:
+        return EXIT_HALTED, (f"session {session.session} is HALTED ({session.halted}: {session.halt_detail}); it does "
+                             f"not trade again. `fsm-bot start --state-dir {state_dir}` archives it and begins a new "
+                             "session.")
+    if session.finished:
+        return EXIT_OK, (f"session {session.session} is finished: capital {usd(session.capital)}. Nothing to resume; "
+                         f"`fsm-bot start --state-dir {state_dir}` archives it and begins a new session.")
+    return None
 
 
 def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.World, notes: list[str],
-         resumed: bool, secrets: tuple[str, ...] = ()) -> int:
+         resumed: bool) -> int:
     state_dir = opts.state_dir
-    log = logs.open_log(state_dir / LOG, secrets + wiring.known_secrets(opts.env))
-    console = Console(getattr(world.clock, "display_ms", world.clock.now_ms), opts.out, opts.live_view)
+    log = logs.open_log(state_dir / LOG, world.secrets + wiring.known_secrets(opts.env))
+    console = Console(world.clock.display_ms, opts.out, opts.live_view)
     for note in notes:
         logs.event(log, 30, "runner", note)
     console.start(session, "\n".join(notes))
     stop = threading.Event()
-    eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, view_files=views.Views(state_dir),
-                        observer=console, log=log, metrics_path=state_dir / METRICS, stop=stop, resumed=resumed)
+    eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, log=log, stop=stop, resumed=resumed,
+                        observers=engine.session_observers(state_dir, world.venue, log, [console]))
     try:
-        with interrupts(stop, world.wake):
+        with interrupts(stop, world.clock.wake):
             final = eng.run()
     except Interrupted as exc:
         console.close()

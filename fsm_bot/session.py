@@ -31,6 +31,12 @@ def iso_seconds(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def session_id(mode: str, start_ms: int, seed: int) -> str:
+    """In ``--sim`` a function of the start and the seed, so two runs with one seed write the same bytes."""
+    stamp = f"{mode}-{datetime.fromtimestamp(start_ms / 1000, timezone.utc):%Y%m%dT%H%MZ}"
+    return f"{stamp}-s{seed}" if mode == "sim" else stamp
+
+
 def parse_iso(text: str) -> int:
     return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
@@ -222,6 +228,15 @@ def fold(records: Iterable[dict[str, Any]]) -> Session:
     for record in it:
         s = s.apply(record)
     return s
+
+
+def max_drawdown(capitals: Iterable[Decimal]) -> Decimal:
+    """The largest fall from a running peak, as a fraction of that peak; the first capital is the start."""
+    peak, worst = None, ZERO
+    for capital in capitals:
+        peak = capital if peak is None else max(peak, capital)
+        worst = max(worst, (peak - capital) / peak)
+    return worst
 
 
 def describe_state(s: Session) -> str:

@@ -7,16 +7,14 @@ the data back with ``decode``. Money is ``Decimal`` and travels as an exact stri
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any, ClassVar
 
-from fsm_bot.ports import Fill
+from fsm_bot.codec import decode_as, encode
+from fsm_bot.ports import Fill, OrderIntent, SignedOrder
+
+__all__ = ["encode", "decode", "decode_as"]
 
 
 @dataclass(frozen=True)
@@ -114,12 +112,14 @@ class Tick(Step):
     start_ms: int
     end_ms: int
     confirmed: tuple[Resolution, ...] = ()  # official results that agreed, learned while IDLE
+    redeem: tuple[str, ...] = ()  # markets whose winning tokens are now redeemable (an observer redeems them)
 
 
 @dataclass(frozen=True)
 class Reconciled(Step):
     trigger: ClassVar[str] = "reconciled"
     results: tuple[Resolution, ...]
+    redeem: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,19 @@ class OrderRecord:
     order_type: str
     payload: dict[str, Any]
 
+    @classmethod
+    def of(cls, order: SignedOrder) -> "OrderRecord":
+        i = order.intent
+        return cls(key=order.key, slug=i.slug, side=i.side, token_id=i.token_id, amount_usd=i.amount_usd,
+                   limit_price=i.limit_price, order_type=i.order_type, payload=order.payload)
+
+    def signed(self, session: str, interval: int) -> SignedOrder:
+        """The order exactly as it was prepared (and signed) before the first post."""
+        intent = OrderIntent(session=session, interval=interval, slug=self.slug, side=self.side,  # type: ignore[arg-type]
+                             token_id=self.token_id, amount_usd=self.amount_usd, limit_price=self.limit_price,
+                             order_type=self.order_type)  # type: ignore[arg-type]
+        return SignedOrder(key=self.key, intent=intent, payload=self.payload)
+
 
 @dataclass(frozen=True)
 class Sized(Step):
@@ -220,64 +233,6 @@ STEPS: dict[str, type[Step]] = {
     for cls in (Begin, Tick, Reconciled, Skip, Halt, Fetched, Predicted, Approved, Sized, Submitted,
                 SubmitUnknown, Settled, Recorded)
 }
-
-
-_PLAIN = (str, int, bool, type(None))
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def encode(value: Any) -> Any:
-    """A step (or any of its parts) as plain JSON data; Decimals become exact strings."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is float:
-        if not math.isfinite(value):
-            raise ValueError(f"a journaled number must be finite, got {value}")
-        return value
-    if kind is Decimal:
-        return format(value, "f")
-    if hasattr(kind, "__dataclass_fields__"):
-        return {name: encode(getattr(value, name)) for name in _field_names(kind)}
-    if kind in (tuple, list):
-        return [encode(v) for v in value]
-    if kind is dict:
-        return {k: encode(v) for k, v in value.items()}
-    return value
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _decode_as(kind: Any, raw: Any) -> Any:
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        return _decode_as(kind, raw)
-    if kind is Decimal:
-        return Decimal(raw)
-    if kind is float:
-        return float(raw)
-    if origin is tuple:
-        item = typing.get_args(kind)[0]
-        return tuple(_decode_as(item, v) for v in raw)
-    if dataclasses.is_dataclass(kind):
-        return decode_as(kind, raw)
-    return raw
-
-
-def decode_as(cls: type, data: dict[str, Any]) -> Any:
-    hints = _hints(cls)
-    return cls(**{f.name: _decode_as(hints[f.name], data[f.name])
-                  for f in dataclasses.fields(cls) if f.name in data})
 
 
 def decode(trigger: str, data: dict[str, Any]) -> Step:

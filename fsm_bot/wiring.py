@@ -1,17 +1,19 @@
-"""The composition root: picks the adapters of a mode and, alone, reads the environment's secrets.
+"""The composition root: the only place that picks and builds adapters, and that reads secrets.
 
 - ``--sim`` (and ``backtest``) replays candles against the simulated venue on a simulated clock.
 - ``--paper``: the Binance feed and Polymarket's public data, fills simulated against the real book.
 - ``--live``: the same feed and data, and real orders signed with Polymarket's SDK.
 
-``--start``/``--speed`` in ``--paper``/``--live`` form a test clock, accepted only when every base URL
-is loopback: it takes its time from the (loopback) Binance server and runs X times faster.
+``world()`` builds the clock, feed and venue of a mode; ``new_session()`` checks a new session's
+flags and says where it starts; ``resumed()`` rebuilds a journaled session's world. ``--start`` and
+``--speed`` in ``--paper``/``--live`` form a test clock, accepted only when every base URL is
+loopback: it takes its time from the (loopback) Binance server and runs X times faster.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,51 +24,153 @@ from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.config import Config, is_loopback
 from fsm_bot.errors import ConfigError, StateDirError
-from fsm_bot.ports import Clock, Feed, Venue
+from fsm_bot.ports import MINUTE_MS, Clock, Feed, Venue
+from fsm_bot.session import Session, iso_seconds
 from fsm_bot.statedir import LEDGER
 
+MODES = ("sim", "paper", "live")
 REAL_MODES = ("paper", "live")
 
 DEFAULT_SIM_START = "2024-03-13T14:00:00Z"
 """The bundled sample's default session: 90 minutes of 2024-03-13 (the sample holds 2024-03-11 to 03-14)."""
 
+LIVE_ONLY_URLS = ("relayer_url", "data_api_url", "rpc_url")
+"""What only the live venue (Polymarket's SDK) reaches; --paper uses the other base URLs."""
+
 
 @dataclass
 class World:
+    """A mode's adapters, ready to run a session."""
+
+    mode: str
     clock: Clock
     feed: Feed
     venue: Venue
-    source: dict[str, Any]
-    wake: threading.Event
+    source: dict[str, Any]  # the session's data source, journaled in its first record
+    secrets: tuple[str, ...] = ()  # what the log must mask
+
+    def preflight(self, start_ms: int) -> list[str]:
+        """The venue's start-up checks (``FatalError`` on a failure); the world is closed if one fails."""
+        try:
+            return self.venue.preflight(start_ms)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        for part in (self.venue, self.feed):
-            closer = getattr(part, "close", None)
-            if closer is not None:
-                closer()
+        self.venue.close()
+        self.feed.close()
 
 
-def parse_start(text: str, interval_secs: int) -> int:
+def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path, *, now_ms: int = 0,
+          speed: float = math.inf, creds: Credentials | None = None, feed: Feed | None = None,
+          clock: Clock | None = None, durable: bool = True) -> World:
+    """The clock, feed and venue of ``mode``. ``--sim``: the clock starts at ``now_ms`` (``feed`` may be a
+    replay already loaded); the others take their clock from ``source`` unless one is given."""
+    if mode == "sim":
+        replay = feed if isinstance(feed, sim.ReplayFeed) else replay_feed(source)
+        sim_clock = sim.SimClock(now_ms, speed)
+        venue: Venue = sim.SimVenue(replay, sim_clock, Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes,
+                                    cfg.fee_rate, cfg.min_order_usd, durable=durable)
+        return World(mode, sim_clock, replay, venue, source)
+    load_adapters(mode)
+    from fsm_bot.adapters.binance import BinanceFeed
+    from fsm_bot.adapters.polymarket.public import PolymarketPublic
+    clock = clock or real_clock(cfg, source)
+    public = PolymarketPublic.from_config(cfg, clock)
+    if mode == "paper":
+        from fsm_bot.adapters.polymarket.paper import PaperVenue
+        venue = PaperVenue.from_config(cfg, public, Path(state_dir) / LEDGER, clock)
+    else:
+        from fsm_bot.adapters.polymarket.live import PolymarketVenue
+        if creds is None:
+            raise ConfigError("--live needs credentials: FSM_BOT_PRIVATE_KEY in the environment or .env")
+        venue = PolymarketVenue.from_config(cfg, creds, public, clock)
+    binance = BinanceFeed.from_config(cfg, clock, Path(state_dir))
+    binance.start()
+    return World(mode, clock, binance, venue, source, creds.secrets if creds else ())
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A new session's mode, config and data source, its flags checked before the state dir is touched."""
+
+    mode: str
+    cfg: Config
+    source: dict[str, Any]
+    start: str | None
+    speed: float
+    creds: Credentials | None
+    replay: sim.ReplayFeed | None = None
+
+    def open(self, state_dir: Path) -> tuple[World, int, int]:
+        """(world, first interval start, now): the adapters opened and the session's start decided."""
+        if self.replay is not None:
+            start_ms = first_sim_start(self.replay, self.cfg, self.start, self.source["data"] == "bundled")
+            return world("sim", self.cfg, self.source, state_dir, now_ms=start_ms, speed=self.speed,
+                         feed=self.replay), start_ms, start_ms
+        w = world(self.mode, self.cfg, self.source, state_dir, creds=self.creds)
+        now = w.clock.now_ms()
+        start_ms = parse_start(self.start, self.cfg.interval_secs) if self.start else next_start(now, self.cfg.interval_secs)
+        if start_ms + self.cfg.interval_secs * 1000 <= now:
+            w.close()
+            raise StateDirError(f"--start {self.start}: that interval has already ended (the clock says {iso_seconds(now)})")
+        return w, start_ms, now
+
+
+def new_session(mode: str, cfg: Config, *, data: Path | None = None, start: str | None = None,
+                speed: float = math.inf, env: dict[str, str] | None = None, confirm_live: bool = False) -> NewSession:
+    if mode == "sim":
+        source, replay = replay_source(data)
+        first_sim_start(replay, cfg, start, data is None)  # checked now: a bad --start stops before anything
+        return NewSession(mode, cfg, source, start, speed, None, replay)
+    test_clock = check_test_clock(cfg, mode, start, speed)
+    creds = live_credentials(env or {}, confirm_live) if mode == "live" else None
+    if data is not None:
+        raise ConfigError("--data replays a file: it belongs to --sim and backtest, not --paper or --live")
+    clock_speed = (speed if math.isfinite(speed) else 1.0) if test_clock else None
+    source = {"kind": mode, "endpoints": mode_urls(cfg, mode),
+              "clock": "wall" if clock_speed is None else {"speed": clock_speed}}
+    return NewSession(mode, cfg, source, start, speed, creds)
+
+
+def resumed(session: Session, state_dir: Path, *, speed: float = math.inf, env: dict[str, str] | None = None,
+            confirm_live: bool = False) -> World:
+    """The world of a journaled session, rebuilt from its first record (config, data, endpoints, clock)."""
+    if session.mode == "sim":
+        return world("sim", session.cfg, session.source, state_dir, now_ms=session.ts_ms, speed=speed)
+    creds = live_credentials(env or {}, confirm_live) if session.mode == "live" else None
+    if session.source["clock"] != "wall":
+        check_test_clock(session.cfg, session.mode, None, float(session.source["clock"]["speed"]))
+    return world(session.mode, session.cfg, session.source, state_dir, creds=creds)
+
+
+# -- --sim and backtest: a file of candles ------------------------------------------------------------
+def parse_start(text: str, interval_secs: int, flag: str = "--start") -> int:
     """``--start``: ISO-8601 UTC or unix seconds, on the interval grid; returns ms."""
     try:
         secs = float(text) if text.replace(".", "", 1).isdigit() else \
             datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
     except ValueError:
-        raise ConfigError(f"--start {text!r}: expected ISO-8601 UTC (2024-03-13T14:00:00Z) or unix seconds") from None
+        raise ConfigError(f"{flag} {text!r}: expected ISO-8601 UTC (2024-03-13T14:00:00Z) or unix seconds") from None
     if not secs.is_integer() or int(secs) % interval_secs:
-        raise ConfigError(f"--start {text}: not on the {interval_secs // 60}-minute grid (a multiple of {interval_secs} s)")
+        raise ConfigError(f"{flag} {text}: not on the {interval_secs // 60}-minute grid (a multiple of {interval_secs} s)")
     return int(secs) * 1000
 
 
-def sim_source(data: Path | None) -> dict[str, Any]:
+def replay_source(data: Path | None) -> tuple[dict[str, Any], sim.ReplayFeed]:
+    """The journaled source of a candle file (its digest) and its replay."""
     path = Path(data).resolve() if data else sim.BUNDLED
     if not path.is_file():
         raise ConfigError(f"--data {data}: no such file")
-    return {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
+    source = {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
+    return source, sim.ReplayFeed(sim.load_candles(path))
 
 
 def replay_feed(source: dict[str, Any]) -> sim.ReplayFeed:
     path = sim.BUNDLED if source["data"] == "bundled" else Path(source["data"])
+    if not path.is_file():
+        raise StateDirError(f"{path}: the session's data file is gone; a replayed session resumes only on it")
     feed = sim.ReplayFeed(sim.load_candles(path))
     if sim.digest(path) != source["sha256"]:
         raise StateDirError(f"{path}: the data file changed since the session began (sha256 differs); "
@@ -74,43 +178,33 @@ def replay_feed(source: dict[str, Any]) -> sim.ReplayFeed:
     return feed
 
 
+def first_sim_start(feed: sim.ReplayFeed, cfg: Config, start: str | None, bundled: bool) -> int:
+    """``--start``, or the data's default point, checked against the span the data covers."""
+    if start:
+        start_ms = parse_start(start, cfg.interval_secs)
+    elif bundled and cfg.interval_minutes == 5:
+        start_ms = parse_start(DEFAULT_SIM_START, cfg.interval_secs)
+    else:
+        step = cfg.interval_secs * 1000
+        start_ms = -(-(feed.first_ms + cfg.candles * MINUTE_MS) // step) * step
+    check_span(feed, cfg, start_ms)
+    return start_ms
+
+
 def check_span(feed: sim.ReplayFeed, cfg: Config, start_ms: int, what: str = "--start") -> None:
-    first_ok = feed.first_ms + cfg.candles * 60_000
+    first_ok = feed.first_ms + cfg.candles * MINUTE_MS
     end = start_ms + cfg.intervals * cfg.interval_secs * 1000
-    if start_ms < first_ok or end > feed.last_ms + 60_000:
-        span = f"{datetime.fromtimestamp(feed.first_ms / 1000, timezone.utc):%Y-%m-%dT%H:%MZ} to " \
-               f"{datetime.fromtimestamp(feed.last_ms / 1000 + 60, timezone.utc):%Y-%m-%dT%H:%MZ}"
+    if start_ms < first_ok or end > feed.last_ms + MINUTE_MS:
+        span = f"{iso_seconds(feed.first_ms)[:-4]}Z to {iso_seconds(feed.last_ms + MINUTE_MS)[:-4]}Z"
         raise ConfigError(f"{what}: the data covers {span}; a session there needs {cfg.candles} minutes of candles "
                           f"before its start and {cfg.intervals} x {cfg.interval_minutes} minutes after it")
 
 
-def default_start(feed: sim.ReplayFeed, cfg: Config, bundled: bool) -> int:
-    if bundled and cfg.interval_minutes == 5:
-        return parse_start(DEFAULT_SIM_START, cfg.interval_secs)
-    step = cfg.interval_secs * 1000
-    first_ok = feed.first_ms + cfg.candles * 60_000
-    return -(-first_ok // step) * step
-
-
-def sim_world(state_dir: Path, cfg: Config, source: dict[str, Any], now_ms: int, speed: float = math.inf,
-              durable: bool = True, feed: sim.ReplayFeed | None = None) -> World:
-    feed = feed or replay_feed(source)
-    wake = threading.Event()
-    clock = sim.SimClock(now_ms, speed, wake)
-    venue = sim.SimVenue(feed, clock, Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes, cfg.fee_rate,
-                         cfg.min_order_usd, durable=durable)
-    return World(clock=clock, feed=feed, venue=venue, source=source, wake=wake)
-
-
-def session_id(mode: str, start_ms: int, seed: int) -> str:
-    """In ``--sim`` a function of the start and the seed, so two runs with one seed write the same bytes."""
-    stamp = f"{mode}-{datetime.fromtimestamp(start_ms / 1000, timezone.utc):%Y%m%dT%H%MZ}"
-    return f"{stamp}-s{seed}" if mode == "sim" else stamp
-
-
-# -- --paper and --live ---------------------------------------------------------------------------
-def credentials(env: dict[str, str]) -> Credentials:
+# -- --paper and --live ---------------------------------------------------------------------------------
+def live_credentials(env: dict[str, str], confirm_live: bool) -> Credentials:
     """The ``--live`` credentials, from the environment (with ``.env`` merged in) only."""
+    if not confirm_live:
+        raise ConfigError("--live places real orders with real money: add --confirm-live to say you mean it")
     return credentials_mod.from_env(env)
 
 
@@ -130,10 +224,6 @@ def dotenv_warning(path: Path = Path(".env")) -> str | None:
     return None
 
 
-LIVE_ONLY_URLS = ("relayer_url", "data_api_url", "rpc_url")
-"""What only the live venue (Polymarket's SDK) reaches; --paper uses the other base URLs."""
-
-
 def mode_urls(cfg: Config, mode: str) -> dict[str, str]:
     return {k: v for k, v in cfg.urls.items() if mode == "live" or k not in LIVE_ONLY_URLS}
 
@@ -148,10 +238,6 @@ def check_test_clock(cfg: Config, mode: str, start: str | None, speed: float) ->
             raise ConfigError(f"--start/--speed in --paper/--live form a test clock, accepted only when every base "
                               f"URL is loopback: {name} = {url} is not")
     return True
-
-
-def real_source(mode: str, cfg: Config, speed: float | None) -> dict[str, Any]:
-    return {"kind": mode, "endpoints": mode_urls(cfg, mode), "clock": "wall" if speed is None else {"speed": speed}}
 
 
 def real_clock(cfg: Config, source: dict[str, Any]) -> Clock:
@@ -179,24 +265,5 @@ def next_start(now_ms: int, interval_secs: int) -> int:
 
 def load_adapters(mode: str) -> None:
     """Import the real adapters (the SDK takes a second) before the clock starts counting."""
-    import importlib
     for name in ("binance", "polymarket.public", "polymarket.paper" if mode == "paper" else "polymarket.live"):
         importlib.import_module(f"fsm_bot.adapters.{name}")
-
-
-def real_world(state_dir: Path, mode: str, cfg: Config, source: dict[str, Any],
-               creds: Credentials | None, clock: Clock | None = None) -> World:
-    from fsm_bot.adapters.binance import BinanceFeed
-    from fsm_bot.adapters.polymarket.public import PolymarketPublic
-    clock = clock or real_clock(cfg, source)
-    public = PolymarketPublic.from_config(cfg, clock.pause)
-    feed = BinanceFeed.from_config(cfg, clock, Path(state_dir))
-    if mode == "paper":
-        from fsm_bot.adapters.polymarket.paper import PaperVenue
-        venue: Venue = PaperVenue.from_config(cfg, public, Path(state_dir) / LEDGER, clock)
-    else:
-        from fsm_bot.adapters.polymarket.live import PolymarketVenue
-        assert creds is not None
-        venue = PolymarketVenue.from_config(cfg, creds, public, clock)
-    feed.start()
-    return World(clock=clock, feed=feed, venue=venue, source=source, wake=clock.wake)

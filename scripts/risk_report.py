@@ -2,7 +2,7 @@
 
     python scripts/risk_report.py [--data ../shared/data/btcusdt_1m_dev.parquet] [--out docs/RISK.md]
 
-It runs the exact risk analysis of the sizing and halt rules (``fsm_bot.risk``, with its Monte Carlo
+It runs the exact risk analysis of the sizing and halt rules (``fsm_bot.exact_risk``, with its Monte Carlo
 check), backtests both policies over the whole data file with the machine itself
 (``fsm_bot.backtest``), measures the policy's tiers (``scripts/strategy_hit_rates.py``), and writes
 the document with its plots beside it. About four minutes on two cores over the two-year file.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from fsm_bot import backtest, risk  # noqa: E402
+from fsm_bot import backtest, exact_risk as risk  # noqa: E402
 from fsm_bot.adapters.sim import ReplayFeed, load_candles  # noqa: E402
 from fsm_bot.config import Config  # noqa: E402
 from fsm_bot.session import iso_seconds  # noqa: E402
@@ -45,8 +45,9 @@ def tier_rates(frame: pl.DataFrame, cfg: Config) -> dict[str, tuple[int, int]]:
 
 
 def run_backtest(feed: ReplayFeed, policy: str) -> tuple[dict, pl.DataFrame, pl.DataFrame, float]:
-    sessions, decisions, seconds = backtest.backtest(feed, Config(policy=policy))
-    return backtest.aggregate(sessions, decisions), sessions, decisions, seconds
+    cfg = Config(policy=policy)
+    sessions, decisions, seconds = backtest.backtest(feed, cfg)
+    return backtest.aggregate(sessions, decisions, cfg), sessions, decisions, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     feed = ReplayFeed(frame)
     tiers = tier_rates(frame, cfg)
     tiered, t_sessions, t_decisions, t_secs = run_backtest(feed, "tiered")
-    backtest.plots(t_sessions, t_decisions, figures)
+    backtest.plots(t_sessions, t_decisions, figures, cfg)
     strict, s_sessions, s_decisions, s_secs = run_backtest(feed, "strict")
     trades = t_decisions.filter(pl.col("action") == "trade")
     avg_price = float(trades.get_column("fill_price").mean())
@@ -132,7 +133,7 @@ An 18-interval session from $100 trades every interval at one entry price; each 
 probability *w*. The stake is the machine's: `min(5 x 1.5^streak, 25, 0.5 x capital, capital - floor - fee)`
 in whole cents; the taker fee is `shares x 0.072 x p x (1 - p)`; a WIN pays $1 a share; capital at
 the $70 floor halts, and so does a capped stake below the $1 minimum. All {coin['sequences']:,}
-win/loss sequences are followed exactly in integer units of $0.00001 (`fsm_bot/risk.py`; a test runs
+win/loss sequences are followed exactly in integer units of $0.00001 (`fsm_bot/exact_risk.py`; a test runs
 sequences through the real engine and finds the same capital to the last unit), and a Monte Carlo of
 {args.monte_carlo:,} sessions per cell checks them: it agrees within four standard errors in {agree} of {len(rows)} cells.
 

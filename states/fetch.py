@@ -8,15 +8,14 @@ import numpy as np
 import polars as pl
 
 from fsm_bot import indicators
-from fsm_bot.errors import BotError
 from fsm_bot.money import ZERO
-from fsm_bot.ports import Book, Depth, Market, slug
+from fsm_bot.observed import FetchSeen
+from fsm_bot.ports import MINUTE_MS, Book, Depth, Market, slug
 from fsm_bot.session import Session
 from fsm_bot.steps import Fetched, Skip, Snapshot, Step
+from states import failed, late_resume
 
-TRIGGERS = {"fetched", "skip"}
-
-MINUTE_MS = 60_000
+TRIGGERS = {"fetched", "skip", "halt"}
 
 
 def _bad_prices(c: indicators.Columns, price_max: float) -> str | None:
@@ -41,13 +40,19 @@ def _bad_book(book: Book) -> str | None:
     return None
 
 
-def run(view: Session, now_ms: int, candles: pl.DataFrame | None, depth: Depth | None, market: Market | None,
-        failure: BotError | None = None) -> Step:
-    """``failure`` is the error that kept the engine from gathering the inputs, if one did."""
+def run(view: Session, now_ms: int, seen: FetchSeen) -> Step:
+    """The snapshot of the candles, the spot book and the market, or why they cannot be used."""
+    late = late_resume(view, now_ms, seen.resumed)
+    if late:
+        return late
+    if seen.failure is not None:
+        return failed(view, seen.failure)
+    assert seen.candles is not None and seen.market is not None
+    return snapshot(view, now_ms, seen.candles, seen.depth, seen.market)
+
+
+def snapshot(view: Session, now_ms: int, candles: pl.DataFrame, depth: Depth | None, market: Market) -> Step:
     cfg = view.cfg
-    if failure is not None:
-        return Skip(reason=failure.code, detail=str(failure))
-    assert candles is not None and market is not None
     k, start, end = view.interval, view.interval_start(view.interval), view.interval_end(view.interval)
     if candles.height < cfg.candles:
         return Skip(reason="insufficient_candles", detail=f"{candles.height} of {cfg.candles} closed candles")

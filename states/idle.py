@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Mapping
 
 from fsm_bot.money import ZERO, pnl
+from fsm_bot.observed import IdleSeen
+from fsm_bot.ports import slug
 from fsm_bot.session import Session
 from fsm_bot.steps import Reconciled, Resolution, Skip, Step, Tick, TradeRow
+from states import late_resume
 
 TRIGGERS = {"tick", "skip", "reconciled"}
 
@@ -39,23 +42,30 @@ def reconcile(view: Session, now_ms: int, official: Mapping[int, str | None]) ->
     return tuple(out)
 
 
-def run(view: Session, now_ms: int, official: Mapping[int, str | None], resumed: bool = False) -> Step | None:
+def to_redeem(view: Session, results: tuple[Resolution, ...]) -> tuple[str, ...]:
+    """The markets whose official result makes the position a winner: their tokens are redeemed (live)."""
+    return tuple(slug(view.interval_start(r.interval), view.cfg.interval_minutes)
+                 for r in results if r.official is not None and r.new_outcome == "WIN")
+
+
+def run(view: Session, now_ms: int, seen: IdleSeen) -> Step | None:
     """None when there is nothing to record yet (the session is done and resolutions are awaited).
 
     A correction or an unreconciled trade is journaled on its own (``reconciled``); official results
     that merely confirm ride on the next ``tick``.
     """
-    results = reconcile(view, now_ms, official)
+    results = reconcile(view, now_ms, dict(seen.official))
+    late = late_resume(view, now_ms, seen.resumed)
     if results and (view.done or any(r.status != "confirmed" for r in results)):
-        return Reconciled(results=results)
+        return Reconciled(results=results, redeem=to_redeem(view, results))
     if view.done:
         return None
     k = view.interval
-    if results:  # confirmations only, and a skip would not carry them: record them first
-        if now_ms >= view.interval_end(k) or (resumed and not view.entry_open(now_ms)):
-            return Reconciled(results=results)
+    if results and (now_ms >= view.interval_end(k) or late):  # a skip would not carry the confirmations
+        return Reconciled(results=results, redeem=to_redeem(view, results))
     if now_ms >= view.interval_end(k):
         return Skip(reason="missed", detail=f"the process was down through interval {k}")
-    if resumed and not view.entry_open(now_ms):
-        return Skip(reason="late_resume", detail=f"{view.secs_left(now_ms):.0f} s left at resume")
-    return Tick(start_ms=view.interval_start(k), end_ms=view.interval_end(k), confirmed=results)
+    if late:
+        return late
+    return Tick(start_ms=view.interval_start(k), end_ms=view.interval_end(k), confirmed=results,
+                redeem=to_redeem(view, results))

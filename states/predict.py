@@ -16,7 +16,10 @@ recorded with the decision and does not change the stake.
 from __future__ import annotations
 
 from fsm_bot.config import Config
+from fsm_bot.observed import Seen
+from fsm_bot.session import Session
 from fsm_bot.steps import Predicted, Skip, Snapshot, Step
+from states import late_resume
 
 TRIGGERS = {"predicted", "skip"}
 
@@ -49,7 +52,13 @@ def lean(s: Snapshot, cfg: Config) -> Predicted:
                      rule=f"RSI {s.rsi:.2f} {sign} {cfg.lean_midline:g}")
 
 
-def run(snapshot: Snapshot, cfg: Config) -> Step:
+def run(view: Session, now_ms: int, seen: Seen) -> Step:
+    assert view.current.snapshot is not None, "PREDICT needs FETCH's snapshot"
+    return late_resume(view, now_ms, seen.resumed) or decide(view.current.snapshot, view.cfg)
+
+
+def decide(snapshot: Snapshot, cfg: Config) -> Step:
+    """The policy's decision on one snapshot."""
     signal = strict(snapshot, cfg)
     if signal is not None:
         return signal

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fsm_bot.money import pnl
+from fsm_bot.observed import Seen
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.steps import Recorded, Step, TradeRow
 
 TRIGGERS = {"recorded"}
 
 
-def run(view: Session) -> Step:
+def run(view: Session, now_ms: int, seen: Seen) -> Step:
     cur = view.current
     assert cur.prediction and cur.submitted and cur.settled, "RECORD needs a prediction, a fill and a result"
     fill, side = cur.submitted.fill, cur.prediction.side

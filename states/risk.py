@@ -6,15 +6,22 @@ or an ask above the price guard skip the interval.
 
 from __future__ import annotations
 
+from fsm_bot.observed import Seen
+from fsm_bot.ports import MINUTE_MS
 from fsm_bot.session import Session
 from fsm_bot.steps import Approved, Halt, Predicted, Skip, Snapshot, Step
+from states import late_resume
 
 TRIGGERS = {"approved", "skip", "halt"}
 
-MINUTE_MS = 60_000
+
+def run(view: Session, now_ms: int, seen: Seen) -> Step:
+    c = view.current
+    assert c.snapshot is not None and c.prediction is not None, "RISK needs a snapshot and a prediction"
+    return late_resume(view, now_ms, seen.resumed) or decide(view, c.snapshot, c.prediction, now_ms)
 
 
-def run(view: Session, snapshot: Snapshot, prediction: Predicted, now_ms: int) -> Step:
+def decide(view: Session, snapshot: Snapshot, prediction: Predicted, now_ms: int) -> Step:
     cfg = view.cfg
     if view.capital <= view.floor:
         return Halt(cause="drawdown", detail=f"capital {view.capital} at or below the floor {view.floor}")

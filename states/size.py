@@ -6,11 +6,15 @@ cents, rounded down; the fee is bounded at the best ask (it only falls as the pr
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from fsm_bot.money import CENT, ZERO, dollars, fee_bound
+from fsm_bot.observed import SizeSeen
+from fsm_bot.ports import OrderIntent
 from fsm_bot.session import Session
-from fsm_bot.steps import Approved, Halt, Predicted, Sized, Skip, Snapshot, Step
+from fsm_bot.steps import Approved, Halt, OrderRecord, Predicted, Sized, Skip, Snapshot, Step
+from states import failed, late_resume
 
 TRIGGERS = {"sized", "skip", "halt"}
 
@@ -32,8 +36,36 @@ def stake_usd(view: Session, ask: Decimal, rate: Decimal) -> Decimal:
                        floor_capped(view.capital - view.floor, ask, rate)))
 
 
-def run(view: Session, snapshot: Snapshot, prediction: Predicted, approval: Approved,
-        balance_usd: Decimal | None = None) -> Step:
+def run(view: Session, now_ms: int, seen: SizeSeen) -> Step:
+    """The stake, then the order the venue prepared for it. Without a prepared order (and no failure to
+    prepare one) the step is the draft the engine asks the venue to prepare: ``order_intent(view, draft)``."""
+    late = late_resume(view, now_ms, seen.resumed)
+    if late:
+        return late
+    if seen.balance_failure is not None:
+        return failed(view, seen.balance_failure, "collateral balance unavailable")
+    c = view.current
+    assert c.snapshot is not None and c.prediction is not None and c.approval is not None, "SIZE needs RISK's approval"
+    step = decide(view, c.snapshot, c.prediction, c.approval, seen.balance_usd)
+    if not isinstance(step, Sized):
+        return step
+    if seen.prepare_failure is not None:  # nothing was signed, so nothing can have been sent
+        return failed(view, seen.prepare_failure, "the order could not be prepared")
+    if seen.prepared is None:
+        return step
+    return dataclasses.replace(step, order=OrderRecord.of(seen.prepared))
+
+
+def order_intent(view: Session, sized: Sized) -> OrderIntent:
+    """What the venue is asked to prepare for a stake: a market BUY of the predicted side's token."""
+    snap, prediction = view.current.snapshot, view.current.prediction
+    assert snap is not None and prediction is not None
+    return OrderIntent(session=view.session, interval=view.interval, slug=snap.slug, side=prediction.side,
+                       token_id=snap.token(prediction.side), amount_usd=sized.stake_usd, limit_price=sized.limit_price)
+
+
+def decide(view: Session, snapshot: Snapshot, prediction: Predicted, approval: Approved,
+           balance_usd: Decimal | None = None) -> Step:
     rate, ask = snapshot.fee_rate, approval.ask
     stake = stake_usd(view, ask, rate)
     minimum = max(snapshot.min_order_usd, view.cfg.min_order_usd)

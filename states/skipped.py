@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fsm_bot.money import ZERO
+from fsm_bot.observed import Seen
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.steps import Recorded, Step, TradeRow
 
 TRIGGERS = {"recorded"}
 
 
-def run(view: Session) -> Step:
+def run(view: Session, now_ms: int, seen: Seen) -> Step:
     skip = view.current.skip
     assert skip is not None, "SKIPPED needs the skip that led here"
     return Recorded(row=TradeRow(

@@ -4,6 +4,9 @@ of real candles whose outcomes the test chooses, and a venue whose answers the t
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,14 +28,22 @@ SAMPLE = load_candles(BUNDLED)
 
 
 class FakeClock:
+    speed = math.inf
+
     def __init__(self, now_ms: int) -> None:
         self.now = now_ms
+        self.wake = threading.Event()
 
     def now_ms(self) -> int:
         return self.now
 
     def sleep_until(self, t_ms: int) -> None:
         self.now = max(self.now, t_ms)
+
+    def pause(self, secs: float) -> None:
+        self.sleep_until(self.now + int(secs * 1000))
+
+    display_ms = now_ms
 
 
 class FakeFeed:
@@ -52,6 +63,12 @@ class FakeFeed:
 
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
         return self.outcome((start_ms - self.start_ms) // (self.minutes * 60_000) + 1)
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def book(ask: str, size: str = "1000") -> tuple[Book, Book]:
@@ -115,19 +132,24 @@ class FakeVenue:
         self.redeemed.append(market_slug)
         return f"redeemed {market_slug}"
 
+    def preflight(self, next_start_ms: int) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
 
 def new_session(tmp: Path, cfg: Config | None = None, start_ms: int = START, mode: str = "sim") -> tuple[Session, journal.Journal]:
     cfg = cfg or Config()
     jr = journal.Journal(tmp / "journal.jsonl", durable=False)
-    first = steps.Begin(mode=mode, session=f"test-{start_ms}", start_ms=start_ms, config=cfg.to_json(),
-                        source={"kind": "test"}, version="test")
-    return engine.begin(jr, first, start_ms), jr
+    return engine.begin(jr, mode, cfg, {"kind": "test"}, start_ms, start_ms, session=f"test-{start_ms}"), jr
 
 
 def run(tmp: Path, feed: FakeFeed, venue: FakeVenue, cfg: Config | None = None, start_ms: int = START) -> Session:
     """A whole session through the real engine with the fakes plugged in."""
     session, jr = new_session(tmp, cfg, start_ms)
-    final = engine.Engine(session, jr, FakeClock(start_ms), feed, venue).run()
+    observers = engine.session_observers(tmp, venue, logging.getLogger("fsm_bot.quiet"))
+    final = engine.Engine(session, jr, FakeClock(start_ms), feed, venue, observers=observers).run()
     jr.close()
     return final
 

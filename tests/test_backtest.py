@@ -71,7 +71,7 @@ def test_every_interval_of_every_session_has_a_decision_row(result):
 
 def test_the_aggregate_reports_what_a_trader_needs(result):
     sessions, decisions, _ = result
-    agg = backtest.aggregate(sessions, decisions)
+    agg = backtest.aggregate(sessions, decisions, Config())
     assert agg["sessions"] == sessions.height and agg["trades"] == decisions.filter(pl.col("action") == "trade").height
     lo, hi = agg["hit_rate_wilson95"]
     assert lo < agg["hit_rate"] < hi

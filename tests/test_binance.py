@@ -16,7 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fsm_bot.adapters.binance import BUFFER_FILE, BinanceFeed, load_frame
+from fsm_bot.adapters.binance.buffer import BUFFER_FILE, load_frame
+from fsm_bot.adapters.binance.feed import BinanceFeed
 from fsm_bot.adapters.clock import ScaledClock
 from fsm_bot.adapters.http import Http
 from fsm_bot.adapters.sim import BUNDLED, load_candles

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsm_bot.adapters.binance import (DEPTH_LIMITS, Kline, depth_limit, parse_depth, parse_kline_event,
-                                      parse_kline_row, parse_klines)
+from fsm_bot.adapters.binance.parsers import (DEPTH_LIMITS, Kline, depth_limit, parse_depth, parse_kline_event,
+                                              parse_kline_row, parse_klines)
 from fsm_bot.adapters.coingecko import NEAR_MS, outcome, parse_market_chart, parse_simple_price
 from fsm_bot.errors import DataError
 from fsm_bot.ports import Depth

@@ -23,7 +23,7 @@ def approval(ask="0.50"):
 
 
 def stake(streak=0, capital=None, ask="0.50"):
-    step = size.run(session_at(capital=capital, streak=streak), snapshot(up_ask=ask), UP, approval(ask))
+    step = size.decide(session_at(capital=capital, streak=streak), snapshot(up_ask=ask), UP, approval(ask))
     assert isinstance(step, Sized), step
     return step.stake_usd
 
@@ -46,12 +46,12 @@ def test_position_cap():
 
 def test_half_of_capital_caps_the_stake():
     cfg = Config(capital_usd=Decimal(30), floor_fraction=Decimal("0.1"))  # streak 4 wants 25.31; half is 15
-    assert size.run(session_at(cfg, streak=4), snapshot(), UP, approval()).stake_usd == Decimal("15.00")
+    assert size.decide(session_at(cfg, streak=4), snapshot(), UP, approval()).stake_usd == Decimal("15.00")
 
 
 def test_floor_cap_binds_before_half_of_capital():
     cfg = Config(capital_usd=Decimal(40))  # floor 28: (40 - 28) / (1 + 0.072 x 0.5) = 11.583
-    assert size.run(session_at(cfg, streak=4), snapshot(), UP, approval()).stake_usd == Decimal("11.58")
+    assert size.decide(session_at(cfg, streak=4), snapshot(), UP, approval()).stake_usd == Decimal("11.58")
 
 
 def test_floor_cap_keeps_stake_plus_fee_above_the_floor():
@@ -60,14 +60,14 @@ def test_floor_cap_keeps_stake_plus_fee_above_the_floor():
 
 
 def test_stake_below_the_minimum_order_halts():
-    step = size.run(session_at(capital="70.90"), snapshot(), UP, approval())
+    step = size.decide(session_at(capital="70.90"), snapshot(), UP, approval())
     assert isinstance(step, Halt) and step.cause == "below_min_order"
 
 
 def test_insufficient_balance_skips():
-    step = size.run(session_at(), snapshot(), UP, approval(), balance_usd=Decimal("5.10"))
+    step = size.decide(session_at(), snapshot(), UP, approval(), balance_usd=Decimal("5.10"))
     assert isinstance(step, Skip) and step.reason == "insufficient_balance"
-    assert isinstance(size.run(session_at(), snapshot(), UP, approval(), balance_usd=Decimal("5.19")), Sized)
+    assert isinstance(size.decide(session_at(), snapshot(), UP, approval(), balance_usd=Decimal("5.19")), Sized)
 
 
 @settings(max_examples=300)

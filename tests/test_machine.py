@@ -3,7 +3,7 @@
 import pytest
 
 from fsm_bot import machine
-from fsm_bot.engine import HANDLER_TRIGGERS
+from fsm_bot.engine.inputs import HANDLER_TRIGGERS
 from fsm_bot.machine import STATES, TRANSITIONS, Bot, DefinitionError, build, edges, validate
 
 

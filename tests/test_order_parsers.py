@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fsm_bot.adapters.polymarket import errors, orders
-from fsm_bot.adapters.polymarket.live import collateral
+from fsm_bot.adapters.polymarket.account import collateral
 from fsm_bot.errors import BotError
 from fsm_bot.ports import Accepted, Rejected
 

@@ -20,48 +20,48 @@ def snap(rsi: float, macd: float = 0.0, signal: float = 0.0, imbalance: float = 
 
 def test_strict_up_needs_oversold_rising_macd_and_buying_pressure():
     # replaces test_generate_signal_up (RSI=25, MACD bullish -> UP): SPEC also asks imbalance > 1.1
-    step = predict.run(snap(25, macd=1.0, signal=0.5, imbalance=1.2), STRICT)
+    step = predict.decide(snap(25, macd=1.0, signal=0.5, imbalance=1.2), STRICT)
     assert isinstance(step, Predicted) and (step.side, step.tier) == ("UP", "strict")
 
 
 def test_strict_down_needs_overbought_falling_macd_and_selling_pressure():
     # replaces test_generate_signal_down (RSI=75, MACD bearish -> DOWN)
-    step = predict.run(snap(75, macd=-1.0, signal=-0.5, imbalance=0.8), STRICT)
+    step = predict.decide(snap(75, macd=-1.0, signal=-0.5, imbalance=0.8), STRICT)
     assert isinstance(step, Predicted) and step.side == "DOWN"
 
 
 def test_strict_skips_a_neutral_market():
     # test_generate_signal_skip: RSI=50, neutral -> SKIP
-    step = predict.run(snap(50), STRICT)
+    step = predict.decide(snap(50), STRICT)
     assert isinstance(step, Skip) and step.reason == "no_signal" and step.prediction == "SKIP"
 
 
 def test_strict_does_not_fire_without_the_imbalance():
-    assert isinstance(predict.run(snap(25, macd=1.0, signal=0.5, imbalance=1.05), STRICT), Skip)
-    assert isinstance(predict.run(snap(75, macd=-1.0, signal=-0.5, imbalance=0.95), STRICT), Skip)
+    assert isinstance(predict.decide(snap(25, macd=1.0, signal=0.5, imbalance=1.05), STRICT), Skip)
+    assert isinstance(predict.decide(snap(75, macd=-1.0, signal=-0.5, imbalance=0.95), STRICT), Skip)
 
 
 def test_strict_signals_carry_the_seeds_confidence():
     # test_confidence_scores: valid signals return 0.75
-    assert predict.run(snap(25, 1.0, 0.5, 1.2), STRICT).confidence == 0.75
-    assert predict.run(snap(75, -1.0, -0.5, 0.8), TIERED).confidence == 0.75
+    assert predict.decide(snap(25, 1.0, 0.5, 1.2), STRICT).confidence == 0.75
+    assert predict.decide(snap(75, -1.0, -0.5, 0.8), TIERED).confidence == 0.75
 
 
 def test_tiered_falls_back_to_reversion_then_lean():
-    assert (predict.run(snap(32), TIERED).side, predict.run(snap(32), TIERED).tier) == ("UP", "reversion")
-    assert (predict.run(snap(68), TIERED).side, predict.run(snap(68), TIERED).tier) == ("DOWN", "reversion")
-    assert (predict.run(snap(45), TIERED).side, predict.run(snap(45), TIERED).tier) == ("UP", "lean")
-    assert (predict.run(snap(50), TIERED).side, predict.run(snap(50), TIERED).tier) == ("DOWN", "lean")
-    assert predict.run(snap(32), TIERED).confidence == TIERED.confidence_reversion
-    assert predict.run(snap(45), TIERED).confidence == TIERED.confidence_lean
+    assert (predict.decide(snap(32), TIERED).side, predict.decide(snap(32), TIERED).tier) == ("UP", "reversion")
+    assert (predict.decide(snap(68), TIERED).side, predict.decide(snap(68), TIERED).tier) == ("DOWN", "reversion")
+    assert (predict.decide(snap(45), TIERED).side, predict.decide(snap(45), TIERED).tier) == ("UP", "lean")
+    assert (predict.decide(snap(50), TIERED).side, predict.decide(snap(50), TIERED).tier) == ("DOWN", "lean")
+    assert predict.decide(snap(32), TIERED).confidence == TIERED.confidence_reversion
+    assert predict.decide(snap(45), TIERED).confidence == TIERED.confidence_lean
 
 
 @given(st.floats(0, 100), st.floats(-500, 500), st.floats(-500, 500), st.floats(0.001, 1000))
 def test_tiered_decides_every_interval_and_strict_comes_first(rsi, macd, signal, imbalance):
     s = snap(rsi, macd, signal, imbalance)
-    step = predict.run(s, TIERED)
+    step = predict.decide(s, TIERED)
     assert isinstance(step, Predicted) and step.side in ("UP", "DOWN") and 0 < step.confidence < 1
-    strict_step = predict.run(s, STRICT)
+    strict_step = predict.decide(s, STRICT)
     if isinstance(strict_step, Predicted):
         assert step == strict_step
-    assert predict.run(s, TIERED) == step  # deterministic
+    assert predict.decide(s, TIERED) == step  # deterministic

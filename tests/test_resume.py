@@ -22,8 +22,8 @@ class StopAfter:
     def __init__(self, stop: threading.Event, trigger: str, interval: int) -> None:
         self.stop, self.trigger, self.interval = stop, trigger, interval
 
-    def on_record(self, before, after, step) -> None:
-        if step.trigger == self.trigger and before.interval == self.interval:
+    def on_transition(self, t) -> None:
+        if t.step.trigger == self.trigger and t.before.interval == self.interval:
             self.stop.set()
 
 
@@ -32,16 +32,21 @@ def crashed(tmp, trigger, interval, venue, feed):
     session, jr = new_session(tmp, CFG)
     stop = threading.Event()
     with pytest.raises(Interrupted):
-        engine.Engine(session, jr, FakeClock(START), feed, venue, observer=StopAfter(stop, trigger, interval),
+        engine.Engine(session, jr, FakeClock(START), feed, venue, observers=[StopAfter(stop, trigger, interval)],
                       stop=stop).run()
     jr.close()
 
 
 def resume(tmp, venue, feed, now_ms):
-    jr, contents, session = engine.load(tmp / "journal.jsonl")
+    jr, _, history = engine.load(tmp / "journal.jsonl")
+    session = history[-1][1]
     final = engine.Engine(session, jr, FakeClock(now_ms), feed, venue, resumed=True).run()
     jr.close()
     return final
+
+
+def signed(s):
+    return s.current.sized.order.signed(s.session, s.interval)
 
 
 def feed():
@@ -77,7 +82,7 @@ def test_resume_in_submit_adopts_the_order_the_venue_already_holds(tmp_path):
     venue = FakeVenue()
     crashed(tmp_path, "sized", 2, venue, feed())
     key = fold(records(tmp_path)).current.sized.order.key
-    order = engine._signed(fold(records(tmp_path)))
+    order = signed(fold(records(tmp_path)))
     venue.accepted[key] = venue.fill(order)  # it reached the venue; its answer was never journaled
     sent_before = len(venue.orders)
     final = resume(tmp_path, venue, feed(), START + 300_000 + 299_000)  # even late: it is filled, so it counts
@@ -88,7 +93,7 @@ def test_resume_in_submit_adopts_the_order_the_venue_already_holds(tmp_path):
 def test_resume_in_submit_sends_the_same_signed_order_if_the_venue_never_saw_it(tmp_path):
     venue = FakeVenue()
     crashed(tmp_path, "sized", 2, venue, feed())
-    journaled = engine._signed(fold(records(tmp_path)))
+    journaled = signed(fold(records(tmp_path)))
     resume(tmp_path, venue, feed(), START + 300_000 + 10_000)
     assert venue.orders[1] == journaled  # the very bytes journaled before the crash
 
@@ -120,12 +125,13 @@ def test_a_recorded_decision_that_today_decides_differently_is_reported(tmp_path
         engine.load(path)
 
 
-def test_replay_check_recomputes_every_pure_decision(tmp_path):
+def test_replay_check_recomputes_every_decision(tmp_path):
     from tests.fakes import run
     run(tmp_path, feed(), FakeVenue(), CFG)
     recs = records(tmp_path)
-    pure = [r for r in recs if r["src"] in ("PREDICT", "RISK", "SIZE", "RECORD", "SKIPPED")]
-    assert engine.replay_check(recs) == len(pure) > 0
+    assert {r["src"] for r in recs[1:]} == {"IDLE", "FETCH", "PREDICT", "RISK", "SIZE", "SUBMIT", "AWAIT_SETTLE",
+                                            "RECORD"}
+    assert engine.replay_check(recs) == len(recs) - 1  # every record but the session's begin
 
 
 def test_sessions_fold_the_journal_the_engine_wrote(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsm_bot import risk
+from fsm_bot import exact_risk as risk
 from fsm_bot.config import Config
 from fsm_bot.matching import market_buy
 from fsm_bot.ports import Book, Level

@@ -24,52 +24,52 @@ def snapshot(range_pct=0.01, up_ask="0.51", last_candle_ms=START - 60_000):
 
 def test_drawdown_within_limit_is_approved():
     # test_drawdown_within_limit: $75 capital -> approved
-    assert isinstance(risk.run(session_at(capital="75"), snapshot(), UP, START), Approved)
+    assert isinstance(risk.decide(session_at(capital="75"), snapshot(), UP, START), Approved)
 
 
 def test_capital_at_the_floor_halts():
     # replaces test_drawdown_exceeds_limit ($69 -> rejected): SPEC caps every stake so that capital can
     # never fall below the $70 floor, and capital <= 70% of the start halts the session
-    step = risk.run(session_at(capital="70.00"), snapshot(), UP, START)
+    step = risk.decide(session_at(capital="70.00"), snapshot(), UP, START)
     assert isinstance(step, Halt) and step.cause == "drawdown"
-    assert isinstance(risk.run(session_at(capital="70.01"), snapshot(), UP, START), Approved)
+    assert isinstance(risk.decide(session_at(capital="70.01"), snapshot(), UP, START), Approved)
 
 
 def test_volatility_normal_is_approved():
     # test_volatility_normal: 2% range -> approved
-    assert isinstance(risk.run(session_at(), snapshot(range_pct=0.02), UP, START), Approved)
+    assert isinstance(risk.decide(session_at(), snapshot(range_pct=0.02), UP, START), Approved)
 
 
 def test_volatility_excessive_skips():
     # test_volatility_excessive: 4% range -> rejected
-    step = risk.run(session_at(), snapshot(range_pct=0.04), UP, START)
+    step = risk.decide(session_at(), snapshot(range_pct=0.04), UP, START)
     assert isinstance(step, Skip) and step.reason == "volatility" and step.prediction == "UP"
 
 
 def test_stale_candles_skip():
-    fresh = risk.run(session_at(), snapshot(), UP, START + 120_000)
-    stale = risk.run(session_at(), snapshot(), UP, START + 121_000)
+    fresh = risk.decide(session_at(), snapshot(), UP, START + 120_000)
+    stale = risk.decide(session_at(), snapshot(), UP, START + 121_000)
     assert isinstance(fresh, Approved) and isinstance(stale, Skip) and stale.reason == "stale_data"
 
 
 def test_less_than_a_minute_left_skips():
-    assert isinstance(risk.run(session_at(), snapshot(last_candle_ms=START + 180_000), UP, START + 240_000), Approved)
-    step = risk.run(session_at(), snapshot(last_candle_ms=START + 180_000), UP, START + 240_001)
+    assert isinstance(risk.decide(session_at(), snapshot(last_candle_ms=START + 180_000), UP, START + 240_000), Approved)
+    step = risk.decide(session_at(), snapshot(last_candle_ms=START + 180_000), UP, START + 240_001)
     assert isinstance(step, Skip) and step.reason == "too_late"
 
 
 def test_price_guard_skips_an_ask_above_the_cap():
-    assert isinstance(risk.run(session_at(), snapshot(up_ask="0.60"), UP, START), Approved)
-    step = risk.run(session_at(), snapshot(up_ask="0.61"), UP, START)
+    assert isinstance(risk.decide(session_at(), snapshot(up_ask="0.60"), UP, START), Approved)
+    step = risk.decide(session_at(), snapshot(up_ask="0.61"), UP, START)
     assert isinstance(step, Skip) and step.reason == "price_guard"
 
 
 def test_an_empty_book_skips():
-    step = risk.run(session_at(), snapshot(up_ask=None), UP, START)
+    step = risk.decide(session_at(), snapshot(up_ask=None), UP, START)
     assert isinstance(step, Skip) and step.reason == "no_liquidity"
 
 
 def test_approval_records_what_was_checked():
-    step = risk.run(dataclasses.replace(session_at(), capital=Decimal(90)), snapshot(), UP, START + 1000)
+    step = risk.decide(dataclasses.replace(session_at(), capital=Decimal(90)), snapshot(), UP, START + 1000)
     assert step == Approved(ask=Decimal("0.51"), range_pct=0.01, secs_left=299.0, candle_age_secs=1.0,
                             drawdown=Decimal("0.1"))

@@ -10,7 +10,7 @@ Endpoints (public, no key): ``GET /api/v3/simple/price?ids=bitcoin&vs_currencies
 ``{"bitcoin": {"usd": 67000.1}}`` and ``GET /api/v3/coins/bitcoin/market_chart/range?vs_currency=usd
 &from=<unix s>&to=<unix s>`` -> ``{"prices": [[ms, price], ...], "market_caps": ..., "total_volumes": ...}``.
 
-The number checks (``number``, ``price``, ``epoch_ms``) are the ones ``binance.py`` uses too: one
+The number checks (``number``, ``price``, ``epoch_ms``) are the ones the Binance parsers use too: one
 definition of a valid price for both sources.
 """
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from fsm_bot import steps
+from fsm_bot import failpoints, matching
+from fsm_bot.codec import decode_as, encode
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Fill, OrderIntent, SignedOrder
+from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Rejected, SignedOrder, SubmitResult
 
 
 class OrderLedger:
@@ -52,6 +54,34 @@ class OrderLedger:
     def get(self, key: str) -> dict[str, Any] | None:
         return self.orders.get(key)
 
+    def fill(self, order: SignedOrder, market: Market, now_ms: int, min_order_usd: Decimal,
+             **extra: str) -> SubmitResult:
+        """A FOK/FAK market BUY filled against ``market``'s book as Polymarket would fill it, refusing what it
+        refuses (a repeated order, a market that no longer trades, less than the minimum, a token not of this
+        market, a FOK that cannot fill); an accepted order is on the ledger before the answer leaves."""
+        intent = order.intent
+        side = "UP" if intent.token_id == market.up_token else "DOWN" if intent.token_id == market.down_token else None
+        if self.get(order.key) is not None:
+            refusal = "duplicate"
+        elif now_ms >= market.end_ms or not market.accepting_orders:
+            refusal = "market_closed"
+        elif intent.amount_usd < max(min_order_usd, market.min_order_usd):
+            refusal = "below_min_order"
+        elif side is None:
+            refusal = "unknown_token"
+        else:
+            got = matching.market_buy(market.book(side).asks, intent.amount_usd, intent.limit_price,
+                                      market.fee_rate, intent.order_type)
+            refusal = None if got is not None else "fok_not_filled"
+        if refusal is not None:
+            return Rejected(key=order.key, reason=refusal)
+        assert side is not None and got is not None
+        line = entry(order, side, got, now_ms, **extra)
+        self.append(line)
+        if failpoints.hit("venue.accepted"):
+            failpoints.crash()  # the crash tests: the venue holds the order, its answer never left
+        return accepted(line)
+
     def lookup(self, key: str) -> Accepted | None:
         entry = self.orders.get(key)
         return accepted(entry) if entry else None
@@ -75,7 +105,7 @@ def _entry(line: bytes) -> dict[str, Any] | None:
 def simulated_order(intent: OrderIntent, **note: str) -> SignedOrder:
     """The order a simulated venue is sent: keyed by a digest of its canonical intent (the same intent,
     the same key, as a signed order's hash is on Polymarket)."""
-    body = steps.encode(intent)
+    body = encode(intent)
     key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type, **note})
 
@@ -85,8 +115,8 @@ def entry(order: SignedOrder, side: str, fill: Fill, ts_ms: int, **extra: str) -
     intent = order.intent
     return {"key": order.key, "slug": intent.slug, "side": side, "token_id": intent.token_id,
             "amount_usd": plain(intent.amount_usd), "limit_price": plain(intent.limit_price),
-            "order_type": intent.order_type, "fill": steps.encode(fill), "ts_ms": ts_ms, **extra}
+            "order_type": intent.order_type, "fill": encode(fill), "ts_ms": ts_ms, **extra}
 
 
 def accepted(line: dict[str, Any]) -> Accepted:
-    return Accepted(key=line["key"], order_id=line["key"], fill=steps.decode_as(Fill, line["fill"]))
+    return Accepted(key=line["key"], order_id=line["key"], fill=decode_as(Fill, line["fill"]))

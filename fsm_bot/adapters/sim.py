@@ -24,13 +24,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fsm_bot import failpoints, matching
-from fsm_bot.adapters.ledger import OrderLedger, accepted, entry, simulated_order
+from fsm_bot.adapters.ledger import OrderLedger, simulated_order
 from fsm_bot.errors import ConfigError
-from fsm_bot.ports import (CANDLE_COLUMNS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
-                           SignedOrder, SubmitResult, slug)
+from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
+                           SignedOrder, SubmitResult, slug, slug_start_ms, Clock)
 
-MINUTE_MS = 60_000
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
 
 
@@ -67,6 +65,9 @@ class SimClock:
             if self.wake.is_set():
                 return
         self._now = t_ms
+
+    def pause(self, secs: float) -> None:
+        self.sleep_until(self._now + int(secs * 1000))
 
 
 # -- the feed -------------------------------------------------------------------------------------
@@ -129,6 +130,12 @@ class ReplayFeed:
     def depth(self, levels: int) -> None:
         return None  # no order book in replay: the imbalance uses the taker-flow proxy
 
+    def start(self) -> None:
+        pass  # the file is in memory: nothing runs in the background
+
+    def close(self) -> None:
+        pass
+
     def _row(self, open_ms: int) -> int | None:
         i = int(np.searchsorted(self.times, open_ms))
         return i if i < len(self.times) and self.times[i] == open_ms else None
@@ -175,14 +182,10 @@ class BookModel:
 
 
 # -- the venue ------------------------------------------------------------------------------------
-def _start_of(market_slug: str) -> int:
-    return int(market_slug.rsplit("-", 1)[1]) * 1000
-
-
 class SimVenue:
     """Polymarket as the simulation sees it. Orders land in ``venue-orders.jsonl`` (fsynced), as on a real exchange."""
 
-    def __init__(self, feed: ReplayFeed, clock: Any, ledger: Path, seed: int, interval_minutes: int,
+    def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path, seed: int, interval_minutes: int,
                  fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True) -> None:
         self.feed, self.clock, self.seed = feed, clock, seed
         self.minutes, self.fee_rate, self.min_order_usd = interval_minutes, fee_rate, min_order_usd
@@ -224,34 +227,15 @@ class SimVenue:
         return simulated_order(intent)
 
     def submit(self, order: SignedOrder) -> SubmitResult:
-        if self.ledger.get(order.key) is not None:
-            return Rejected(key=order.key, reason="duplicate")
-        intent = order.intent
-        start = _start_of(intent.slug)
-        market = self.market(start)
-        if self.clock.now_ms() >= market.end_ms:
-            return Rejected(key=order.key, reason="market_closed")
-        if intent.amount_usd < self.min_order_usd:
-            return Rejected(key=order.key, reason="below_min_order")
-        side = "UP" if intent.token_id == market.up_token else "DOWN" if intent.token_id == market.down_token else None
-        if side is None:
-            return Rejected(key=order.key, reason="unknown_token")
-        fill = matching.market_buy(market.book(side).asks, intent.amount_usd, intent.limit_price, self.fee_rate,
-                                   intent.order_type)
-        if fill is None:
-            return Rejected(key=order.key, reason="fok_not_filled")
-        line = entry(order, side, fill, self.clock.now_ms())
-        self.ledger.append(line)
-        if failpoints.hit("venue.accepted"):
-            failpoints.crash()
-        return accepted(line)
+        start_ms, _ = slug_start_ms(order.intent.slug)
+        return self.ledger.fill(order, self.market(start_ms), self.clock.now_ms(), self.min_order_usd)
 
     def lookup(self, key: str) -> Accepted | Rejected | None:
         return self.ledger.lookup(key)
 
     def resolution(self, market_slug: str) -> Outcome | None:
-        start = _start_of(market_slug)
-        end = start + self.minutes * MINUTE_MS
+        start, minutes = slug_start_ms(market_slug)
+        end = start + minutes * MINUTE_MS
         return self.feed.reference(start, end) if self.clock.now_ms() >= end else None
 
     def balance_usd(self) -> Decimal | None:
@@ -259,4 +243,7 @@ class SimVenue:
 
     def redeem(self, market_slug: str) -> str | None:
         return None  # the simulation pays a win out at settlement
+
+    def preflight(self, next_start_ms: int) -> list[str]:
+        return []  # no account, no network: nothing can be missing
 

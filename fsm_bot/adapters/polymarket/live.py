@@ -15,32 +15,29 @@ The split (the reasons are in the docstrings of ``orders`` and ``errors``):
 - **redeem** is the SDK's gasless redeem through the relayer (it needs a relayer or builder API
   key), after the Data API says a winning position is still redeemable.
 
-The SDK client is created on first use (``preflight`` does it at start), because creating it talks
-to the relayer and derives or validates the CLOB API key. Only fsm_bot types leave this module;
-no secret reaches an exception, a log line, the journal or a repr.
+The signed-in account (SDK client, L2 headers, collateral) is ``account.ClobAccount``. Only fsm_bot
+types leave this module; no secret reaches an exception, a log line, the journal or a repr.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Callable
 
 from polymarket import SecureClient
 from polymarket._internal.environment import PRODUCTION_CONFIG, create_environment
-from polymarket._internal.hmac import build_hmac_signature
-from polymarket._internal.wallet import signature_type_for
-from polymarket.auth import RelayerApiKey
-from polymarket.models.clob import ApiKeyCreds
 
 from fsm_bot import failpoints
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket import errors, orders
-from fsm_bot.adapters.polymarket.credentials import SIGNATURE_TYPES
+from fsm_bot.adapters.polymarket.account import ClobAccount
+from fsm_bot.adapters.polymarket.credentials import Credentials
+from fsm_bot.adapters.polymarket.public import PolymarketPublic
+from fsm_bot.config import Config
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
 from fsm_bot.money import ZERO, dollars
-from fsm_bot.ports import Accepted, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
+from fsm_bot.ports import Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
 
 TRADES_LOOKBACK_MS = 24 * 3600 * 1000
 
@@ -54,25 +51,24 @@ class PreflightFailed(FatalError):
 class PolymarketVenue:
     """The ``Venue`` of ``--live``."""
 
-    def __init__(self, public: Any, creds: Any, *, clob_url: str, gamma_url: str, relayer_url: str,
-                 data_api_url: str, rpc_url: str, timeout_secs: float = 10.0, backoff: Backoff = Backoff(),
-                 now_ms: Callable[[], int] | None = None, pause: Callable[[float], None] = time.sleep,
+    def __init__(self, public: PolymarketPublic, creds: Credentials, *, clob_url: str, gamma_url: str,
+                 relayer_url: str, data_api_url: str, rpc_url: str, now_ms: Callable[[], int],
+                 pause: Callable[[float], None], timeout_secs: float = 10.0, backoff: Backoff = Backoff(),
                  default_fee_rate: Decimal = Decimal("0.072"), min_order_usd: Decimal = Decimal(1),
                  relayer_poll_ms: int = 2000) -> None:
         self.public, self.creds = public, creds
-        self.now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self.now_ms = now_ms  # the injected clock's: the only time this adapter reads (HMAC stamps included)
         self.default_fee_rate, self.min_order_usd = default_fee_rate, min_order_usd
         self.clob = Http(clob_url, name="clob", timeout_secs=timeout_secs, backoff=backoff, pause=pause)
         self.data = Http(data_api_url, name="data-api", timeout_secs=timeout_secs, backoff=backoff, pause=pause)
         config = dataclasses.replace(PRODUCTION_CONFIG, clob_url=clob_url, gamma_url=gamma_url, relayer_url=relayer_url,
                                      data_url=data_api_url, rpc_url=rpc_url, relayer_poll_frequency_ms=relayer_poll_ms)
-        self.environment = create_environment(name="fsm-bot", config=config)
+        self.account = ClobAccount(creds, self.clob, create_environment(name="fsm-bot", config=config), now_ms)
         self.exchange = config.standard_exchange
-        self._client: SecureClient | None = None
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
 
     @classmethod
-    def from_config(cls, cfg: Any, creds: Any, public: Any, clock: Any) -> "PolymarketVenue":
+    def from_config(cls, cfg: Config, creds: Credentials, public: PolymarketPublic, clock: Clock) -> "PolymarketVenue":
         return cls(public, creds, clob_url=cfg.clob_url, gamma_url=cfg.gamma_url, relayer_url=cfg.relayer_url,
                    data_api_url=cfg.data_api_url, rpc_url=cfg.rpc_url, timeout_secs=cfg.http_timeout_secs,
                    backoff=Backoff(cfg.attempts, cfg.backoff_initial_secs, cfg.backoff_max_secs),
@@ -82,71 +78,18 @@ class PolymarketVenue:
     def __repr__(self) -> str:
         return f"PolymarketVenue(clob={self.clob.base_url!r}, creds={self.creds!r})"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.account.secrets
+
+    def sdk(self) -> SecureClient:
+        return self.account.sdk()
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.account.close()
         self.clob.close()
         self.data.close()
         self.public.close()
-
-    # -- the SDK client ------------------------------------------------------------------------------
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        derived = self._client.credentials if self._client is not None else None
-        extra = (derived.secret, derived.passphrase) if derived is not None else ()
-        return self.creds.secrets + tuple(v for v in extra if v)
-
-    def sdk(self) -> SecureClient:
-        """The signed-in SDK client (created once: relayer wallet check, CLOB API key derive/validate)."""
-        if self._client is None:
-            self._client = self._sign_in()
-        return self._client
-
-    def _sign_in(self) -> SecureClient:
-        c = self.creds
-        given = ApiKeyCreds(key=c.api_key, secret=c.api_secret, passphrase=c.api_passphrase) if c.api_key else None
-        relayer = (RelayerApiKey(key=c.relayer_api_key, address=c.relayer_address)
-                   if c.relayer_api_key and c.relayer_address else None)
-        try:
-            with errors.sdk_errors("sign in to Polymarket", self.creds.secrets):
-                client = SecureClient.create(private_key=c.private_key, wallet=self._wallet(), credentials=given,
-                                             environment=self.environment, api_key=relayer)
-        except DataError as exc:
-            raise FatalError(f"{exc} (check FSM_BOT_PRIVATE_KEY, FSM_BOT_WALLET and the CLOB API credentials)",
-                             code="bad_credentials") from None
-        self._check_signature_type(client)
-        return client
-
-    def _wallet(self) -> str | None:
-        if self.creds.wallet is not None or self.creds.signature_type != 0:
-            return self.creds.wallet
-        from eth_account import Account
-        return Account.from_key(self.creds.private_key).address  # an EOA trades for itself
-
-    def _check_signature_type(self, client: SecureClient) -> None:
-        got = signature_type_for(client.wallet_type)
-        if got != self.creds.signature_type:
-            client.close()
-            raise FatalError(f"wallet {client.wallet} is a {client.wallet_type} (signature type {got}), but "
-                             f"FSM_BOT_SIGNATURE_TYPE is {self.creds.signature_type} "
-                             f"({SIGNATURE_TYPES.get(self.creds.signature_type, '?')})", code="bad_credentials")
-
-    def _l2(self, method: str, path: str, body: bytes | None = None) -> dict[str, str]:
-        """The CLOB's L2 headers for one request (the SDK's HMAC over ts + method + path + body)."""
-        client = self.sdk()
-        creds, ts = client.credentials, int(time.time())
-        with errors.sdk_errors("sign a CLOB request", self.secrets):
-            signature = build_hmac_signature(secret=creds.secret, timestamp=ts, method=method, path=path,
-                                             body=body.decode("utf-8") if body is not None else None)
-        return {"POLY_ADDRESS": str(client.signer), "POLY_API_KEY": creds.key, "POLY_PASSPHRASE": creds.passphrase,
-                "POLY_SIGNATURE": signature, "POLY_TIMESTAMP": str(ts)}
-
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """An authenticated CLOB read, retried by ``Http``; 401/403 halt."""
-        try:
-            return self.clob.get(path, params, headers=self._l2("GET", path))
-        except DataError as exc:
-            raise errors.from_http(exc) from None
 
     # -- the Venue port --------------------------------------------------------------------------------
     def market(self, start_ms: int) -> Market:
@@ -187,7 +130,7 @@ class PolymarketVenue:
         """Post the journaled body once. A reply decides; no reply is ``UnknownOutcome``; a duplicate is looked up."""
         body = orders.body_bytes(order.payload)
         rate = self._fee_rates.get(order.key) or self._fee_rate(order.intent.slug)
-        status, reply = self.clob.post("/order", body, self._l2("POST", "/order", body))
+        status, reply = self.clob.post("/order", body, self.account.l2("POST", "/order", body))
         refused = errors.submit_status(status, reply)
         result = (Rejected(key=order.key, reason=refused) if refused
                   else orders.parse_post_reply(reply, order.key, rate, order.payload))
@@ -214,18 +157,18 @@ class PolymarketVenue:
 
     def _order_state(self, key: str) -> orders.OrderState | None:
         try:
-            return orders.parse_open_order(self._get(f"/data/order/{key}"), key)
+            return orders.parse_open_order(self.account.get(f"/data/order/{key}"), key)
         except DataError as exc:
             if exc.code != "not_found":
                 raise
             return None
 
     def _trades(self, key: str) -> list[orders.TradeFill]:
-        found = orders.parse_trades(self._get("/data/trades", {"id": key}), key)
+        found = orders.parse_trades(self.account.get("/data/trades", {"id": key}), key)
         if found:
             return found
         after_secs = (self.now_ms() - TRADES_LOOKBACK_MS) // 1000
-        mine = self._get("/data/trades", {"maker_address": str(self.sdk().wallet), "after": str(after_secs)})
+        mine = self.account.get("/data/trades", {"maker_address": str(self.sdk().wallet), "after": str(after_secs)})
         return orders.parse_trades(mine, key)
 
     def _fee_rate(self, market_slug: str) -> Decimal:
@@ -238,14 +181,7 @@ class PolymarketVenue:
     # -- money -----------------------------------------------------------------------------------------
     def balance_usd(self) -> Decimal | None:
         """The wallet's collateral (pUSD) as the CLOB sees it, in dollars."""
-        return collateral(self._get("/balance-allowance", self._collateral_params()))[0]
-
-    def _collateral_params(self) -> dict[str, Any]:
-        return {"asset_type": "COLLATERAL", "signature_type": signature_type_for(self.sdk().wallet_type)}
-
-    def _refresh_balance(self) -> None:
-        """Ask the CLOB to re-read the wallet's on-chain balance and allowance (it caches them)."""
-        self._get("/balance-allowance/update", self._collateral_params())
+        return self.account.funds()[0]
 
     def redeem(self, market_slug: str) -> str | None:
         """Redeem the wallet's winning tokens of a resolved market (gasless); the transaction hash, or
@@ -258,7 +194,7 @@ class PolymarketVenue:
             return None
         with errors.sdk_errors(f"redeem {market_slug}", self.secrets):
             receipt = self.sdk().redeem_positions(condition_id=info.condition_id).wait()
-        self._refresh_balance()
+        self.account.refresh()
         return str(receipt.transaction_hash)
 
     def _redeemable(self, condition_id: str, winning_token: str) -> bool:
@@ -298,8 +234,8 @@ class PolymarketVenue:
 
     def _funds(self) -> tuple[Decimal, dict[str, int]]:
         try:
-            self._refresh_balance()
-            return collateral(self._get("/balance-allowance", self._collateral_params()))
+            self.account.refresh()
+            return self.account.funds()
         except BotError as exc:
             raise PreflightFailed(f"preflight: cannot read the collateral balance and allowance ({exc})") from None
 
@@ -318,22 +254,3 @@ class PolymarketVenue:
             notes.append("live: no relayer API key: winning positions will not be redeemed by the bot "
                          "(redeem them yourself, or rely on Polymarket's auto-redeem)")
         return notes
-
-
-def collateral(body: Any) -> tuple[Decimal, dict[str, int]]:
-    """(balance in dollars, allowances by lowercase spender in 6-dp units) of ``/balance-allowance``."""
-    if not isinstance(body, dict):
-        raise DataError(f"/balance-allowance: expected an object, got {type(body).__name__}", code="bad_payload")
-    units = Decimal(_units(body.get("balance"), "balance"))  # 6-dp units: $100,000 is 1e11, past any share bound
-    raw = body.get("allowances") or {}
-    if not isinstance(raw, dict):
-        raise DataError("/balance-allowance: allowances is not an object", code="bad_payload")
-    return units / orders.UNITS, {str(k).lower(): _units(v, f"allowance {k}") for k, v in raw.items()}
-
-
-def _units(value: Any, field: str) -> int:
-    """A non-negative whole number of 6-dp units (an allowance may be 2**256 - 1)."""
-    text = str(value)
-    if isinstance(value, bool) or not text.isdigit() or len(text) > 78:
-        raise DataError(f"/balance-allowance: {field} = {text[:80]!r} is not a whole number of units", code="bad_payload")
-    return int(text)

@@ -22,9 +22,8 @@ from typing import Any
 
 from fsm_bot.errors import DataError
 from fsm_bot.money import decimal
-from fsm_bot.ports import Outcome
+from fsm_bot.ports import Outcome, slug_start_ms
 
-SLUG = re.compile(r"btc-updown-(5|15)m-([0-9]{1,12})")
 TOKEN = re.compile(r"[0-9]{1,100}")
 CONDITION = re.compile(r"0x[0-9a-fA-F]{64}")
 TICKS = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.001", "0.0001"))
@@ -49,14 +48,6 @@ class MarketInfo:
     closed: bool
     outcome_prices: tuple[Decimal, Decimal]
     version: str | None  # "v2" on Protocol-V2 markets
-
-
-def slug_start_ms(market_slug: str) -> tuple[int, int]:
-    """(window start in ms, minutes) of a ``btc-updown-<m>m-<unix start>`` slug."""
-    match = SLUG.fullmatch(market_slug) if isinstance(market_slug, str) else None
-    if match is None:
-        raise DataError(f"slug {market_slug!r}: not btc-updown-<5|15>m-<unix start>", code="bad_market")
-    return int(match.group(2)) * 1000, int(match.group(1))
 
 
 def parse_gamma_markets(payload: Any, expected_slug: str) -> MarketInfo:

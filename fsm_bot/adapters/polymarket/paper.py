@@ -2,9 +2,8 @@
 
 ``market()`` is the real market with its real books (``PolymarketPublic``); the venue keeps the
 last one it returned, so an order fills against the book seen at the moment of the decision.
-``submit()`` fills a FOK (or FAK) market BUY with ``matching.market_buy`` against that book's asks,
-at the market's own fee rate, and refuses what Polymarket would refuse: a repeated order, a market
-that no longer trades, less than $1, a token not of this market, a FOK that cannot fill.
+``submit()`` fills a FOK (or FAK) market BUY against that book's asks at the market's own fee rate
+(``OrderLedger.fill``, as ``--sim`` does), refusing what Polymarket would refuse.
 
 Accepted orders land in the venue's own ledger, ``venue-orders.jsonl``, one line each, fsynced
 BEFORE the answer (as ``SimVenue`` keeps it, so crash tests count orders the same way); a torn
@@ -15,14 +14,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from fsm_bot import failpoints, matching
 from fsm_bot.adapters import ledger
-from fsm_bot.adapters.polymarket.markets import slug_start_ms
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
+from fsm_bot.config import Config
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
+from fsm_bot.ports import (MINUTE_MS, Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
+                           SubmitResult, slug, slug_start_ms)
 
 
 class PaperVenue:
@@ -35,7 +34,7 @@ class PaperVenue:
         self._last_market: Market | None = None
 
     @classmethod
-    def from_config(cls, cfg: Any, public: PolymarketPublic, path: Path, clock: Any) -> "PaperVenue":
+    def from_config(cls, cfg: Config, public: PolymarketPublic, path: Path, clock: Clock) -> "PaperVenue":
         return cls(public, path, clock.now_ms, min_order_usd=cfg.min_order_usd)
 
     def close(self) -> None:
@@ -55,26 +54,12 @@ class PaperVenue:
                                                     "decision")
 
     def submit(self, order: SignedOrder) -> SubmitResult:
-        if self.ledger.get(order.key) is not None:
-            return Rejected(key=order.key, reason="duplicate")
-        intent = order.intent
-        start_ms, minutes = slug_start_ms(intent.slug)
-        if self.now_ms() >= start_ms + minutes * 60_000:
-            return Rejected(key=order.key, reason="market_closed")
-        market = self._decision_market(intent.slug, start_ms)
-        refusal = self._refusal(intent, market)
-        if refusal:
-            return Rejected(key=order.key, reason=refusal)
-        side = "UP" if intent.token_id == market.up_token else "DOWN"
-        fill = matching.market_buy(market.book(side).asks, intent.amount_usd, intent.limit_price, market.fee_rate,
-                                   intent.order_type)
-        if fill is None:
-            return Rejected(key=order.key, reason="fok_not_filled")
-        line = ledger.entry(order, side, fill, self.now_ms(), fee_rate=plain(market.fee_rate))
-        self.ledger.append(line)
-        if failpoints.hit("venue.accepted"):
-            failpoints.crash()
-        return ledger.accepted(line)
+        start_ms, minutes = slug_start_ms(order.intent.slug)
+        now = self.now_ms()
+        if self.ledger.get(order.key) is None and now >= start_ms + minutes * MINUTE_MS:
+            return Rejected(key=order.key, reason="market_closed")  # its book is gone: nothing to read
+        market = self._decision_market(order.intent.slug, start_ms)
+        return self.ledger.fill(order, market, now, self.min_order_usd, fee_rate=plain(market.fee_rate))
 
     def _decision_market(self, market_slug: str, start_ms: int) -> Market:
         """The market seen at the decision; after a restart, the market as it is now."""
@@ -82,15 +67,6 @@ class PaperVenue:
         if last is not None and last.slug == market_slug:
             return last
         return self.market(start_ms)
-
-    def _refusal(self, intent: OrderIntent, market: Market) -> str | None:
-        if self.now_ms() >= market.end_ms or not market.accepting_orders:
-            return "market_closed"
-        if intent.amount_usd < max(self.min_order_usd, market.min_order_usd):
-            return "below_min_order"
-        if intent.token_id not in (market.up_token, market.down_token):
-            return "unknown_token"
-        return None
 
     def lookup(self, key: str) -> Accepted | Rejected | None:
         return self.ledger.lookup(key)
@@ -103,4 +79,7 @@ class PaperVenue:
 
     def redeem(self, market_slug: str) -> str | None:
         return None  # nothing is held on chain
+
+    def preflight(self, next_start_ms: int) -> list[str]:
+        return []  # paper money needs no account, balance or allowance
 

@@ -16,15 +16,15 @@ Every request goes through ``Http`` (retries, error kinds); only fsm_bot types l
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket.books import clob_winner, parse_book, parse_clob_market, parse_clob_market_info
 from fsm_bot.adapters.polymarket.markets import MarketInfo, parse_gamma_markets, parse_resolution
+from fsm_bot.config import Config
 from fsm_bot.errors import DataError
-from fsm_bot.ports import Book, Market, Outcome, slug
+from fsm_bot.ports import Book, Clock, Market, Outcome, slug
 
 
 class PolymarketPublic:
@@ -39,10 +39,10 @@ class PolymarketPublic:
         self._resolved: dict[str, Outcome] = {}
 
     @classmethod
-    def from_config(cls, cfg: Any, pause: Callable[[float], None] = time.sleep) -> "PolymarketPublic":
+    def from_config(cls, cfg: Config, clock: Clock) -> "PolymarketPublic":
         backoff = Backoff(cfg.attempts, cfg.backoff_initial_secs, cfg.backoff_max_secs)
-        gamma = Http(cfg.gamma_url, name="gamma", timeout_secs=cfg.http_timeout_secs, backoff=backoff, pause=pause)
-        clob = Http(cfg.clob_url, name="clob", timeout_secs=cfg.http_timeout_secs, backoff=backoff, pause=pause)
+        gamma = Http(cfg.gamma_url, name="gamma", timeout_secs=cfg.http_timeout_secs, backoff=backoff, pause=clock.pause)
+        clob = Http(cfg.clob_url, name="clob", timeout_secs=cfg.http_timeout_secs, backoff=backoff, pause=clock.pause)
         return cls(gamma, clob, cfg.interval_minutes, cfg.fee_rate, cfg.min_order_usd)
 
     def close(self) -> None:

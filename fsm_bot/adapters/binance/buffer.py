@@ -1,0 +1,108 @@
+"""The closed-candle buffer the feed reads from, shared by the stream's thread and the engine's,
+and its persistence: saved atomically as parquet in the state dir so a restart does not wait for
+the bootstrap window, and loaded back through the same checks as any other input."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+import polars as pl
+
+from fsm_bot.adapters.binance.parsers import Kline, kline
+from fsm_bot.errors import DataError
+from fsm_bot.logs import event
+from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS
+
+BUFFER_FILE = "candles-buffer.parquet"
+KEEP_CANDLES = 300
+
+log = logging.getLogger("fsm_bot.binance")
+SCHEMA = {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
+
+
+class CandleBuffer:
+    """The last ``keep`` closed candles by open time, shared by the stream's thread and the engine's."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._rows: dict[int, Kline] = {}
+        self._lock = threading.Lock()
+
+    def add(self, klines: Iterable[Kline]) -> int:
+        """Adds (or replaces) candles; returns how many minutes were new."""
+        with self._lock:
+            before = len(self._rows)
+            self._rows.update((k.open_ms, k) for k in klines)
+            new = len(self._rows) - before
+            for t in sorted(self._rows)[:max(0, len(self._rows) - self.keep)]:
+                del self._rows[t]
+        return new
+
+    def get(self, open_ms: int) -> Kline | None:
+        with self._lock:
+            return self._rows.get(open_ms)
+
+    def last_open_ms(self) -> int | None:
+        with self._lock:
+            return max(self._rows, default=None)
+
+    def missing(self, first_ms: int, last_ms: int) -> list[int]:
+        """The minutes in [first, last] the buffer lacks, oldest first."""
+        with self._lock:
+            return [t for t in range(first_ms, last_ms + 1, MINUTE_MS) if t not in self._rows]
+
+    def frame(self, before_ms: int | None = None, count: int | None = None) -> pl.DataFrame:
+        """The last ``count`` candles closed by ``before_ms`` (all when None), oldest first, as CANDLE_COLUMNS."""
+        with self._lock:
+            times = sorted(t for t in self._rows if before_ms is None or t + MINUTE_MS <= before_ms)
+            if count is not None:
+                times = times[-count:] if count > 0 else []
+            rows = [self._rows[t].row() for t in times]
+        return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def save_frame(frame: pl.DataFrame, path: Path) -> None:
+    """Atomically: a temp file in the same folder, fsynced, then renamed over the old one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            frame.write_parquet(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_frame(path: Path, now_ms: int) -> list[Kline]:
+    """The persisted buffer's candles closed by ``now_ms``, checked like any input; none when the
+    file is absent or unusable (it is a cache: REST refills it)."""
+    if not path.is_file():
+        return []
+    try:
+        frame = pl.read_parquet(path, columns=list(CANDLE_COLUMNS))
+        rows = [_stored(r, path.name) for r in frame.iter_rows()]
+    except DataError as exc:
+        event(log, logging.WARNING, "binance", f"{path.name} ignored: {exc}", error_code="bad_buffer")
+        return []
+    except Exception as exc:  # polars raises several kinds for a file that is not parquet
+        event(log, logging.WARNING, "binance", f"{path.name} ignored: {type(exc).__name__}", error_code="bad_buffer")
+        return []
+    return [k for k in rows if k.open_ms + MINUTE_MS <= now_ms]
+
+
+def _stored(row: tuple[Any, ...], name: str) -> Kline:
+    open_ms = row[0]
+    close_ms = open_ms + MINUTE_MS - 1 if isinstance(open_ms, int) else None
+    return kline(open_ms, close_ms, *row[1:], where=f"{name} row")

@@ -1,0 +1,7 @@
+"""``python -m fsm_bot.cli``: the same as the ``fsm-bot`` command."""
+
+import sys
+
+from fsm_bot.cli import main
+
+sys.exit(main())

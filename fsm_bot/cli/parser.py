@@ -1,0 +1,120 @@
+"""The command line's grammar: every command, its flags and their help."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from fsm_bot import __version__
+
+MODES = ("sim", "paper", "live")
+
+
+def _speed(text: str) -> float:
+    if text in ("max", "inf"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}") from None
+    if not value > 0 or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}")
+    return value
+
+
+def _session_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("session")
+    g.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (see README, Configuration)")
+    g.add_argument("--capital", metavar="USD", help="starting capital (default 100)")
+    g.add_argument("--intervals", metavar="N", help="intervals in the session (default 18)")
+    g.add_argument("--interval-minutes", metavar="M", help="5, or 15 for the 15-minute markets (default 5)")
+    g.add_argument("--policy", choices=("tiered", "strict"), help="prediction policy (default tiered)")
+    g.add_argument("--seed", metavar="N", help="seed of the simulated venue's book (default 1)")
+    g.add_argument("--data", type=Path, metavar="FILE",
+                   help="parquet of 1-minute BTCUSDT candles to replay (default: the bundled sample)")
+    g.add_argument("--start", metavar="T",
+                   help="first interval start: ISO-8601 UTC or unix seconds on the grid (default: a fixed point "
+                        "of the data)")
+    g.add_argument("--speed", type=_speed, default=math.inf, metavar="X",
+                   help="run the clock X times faster than wall time (default: as fast as possible)")
+
+
+def _modes(p: argparse.ArgumentParser, helps: dict[str, str]) -> None:
+    group = p.add_mutually_exclusive_group()
+    for mode, text in helps.items():
+        group.add_argument(f"--{mode}", action="store_const", dest="mode", const=mode, help=text)
+
+
+def _state_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", type=Path, default=Path("state"), metavar="DIR",
+                   help="where the journal and the session's files live (default ./state)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="fsm-bot", description="A crash-safe trading bot for Polymarket's Bitcoin Up or "
+                                  "Down markets: an explicit finite-state machine whose every transition is journaled.")
+    top.add_argument("--version", action="version", version=f"fsm-bot {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("start", help="start a new session", description="Start a new session. A finished session in "
+                       "the state dir is archived first; an unfinished one makes start refuse (resume it, or --fresh).")
+    _modes(p, {"sim": "offline: replay real candles against a simulated venue (the default)",
+               "paper": "real Binance and Polymarket public data, simulated fills against the real book; no keys",
+               "live": "real orders with real money: needs credentials in the environment and --confirm-live"})
+    _state_dir(p)
+    p.add_argument("--fresh", action="store_true", help="archive an unfinished session instead of refusing")
+    p.add_argument("--confirm-live", action="store_true", help="with --live: yes, place real orders")
+    _session_options(p)
+
+    p = sub.add_parser("resume", help="continue the session in the state dir from its journal",
+                       description="Replay the journal, reconcile with the venue and continue from the exact state.")
+    _modes(p, {m: f"refuse unless the journal's session is a --{m} session" for m in MODES})
+    _state_dir(p)
+    p.add_argument("--confirm-live", action="store_true", help="resuming a --live session: yes, place real orders")
+    p.add_argument("--speed", type=_speed, default=math.inf, metavar="X",
+                   help="clock speed of a resumed --sim session (a test clock keeps the speed it began with)")
+
+    p = sub.add_parser("status", help="where the session stands (read-only; takes no lock)")
+    _state_dir(p)
+    p.add_argument("--last", type=int, default=5, metavar="N", help="how many of the last trades to show")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("backtest", help="run the machine over real history, session after session",
+                       description="The same machine, handlers and simulated venue as --sim, 18-interval session "
+                       "after session over a span of candles; per-session results, decisions, an aggregate and plots.")
+    p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
+    p.add_argument("--from", dest="first", metavar="T", help="first session start (ISO-8601 UTC or unix seconds)")
+    p.add_argument("--to", dest="last", metavar="T", help="last session start")
+    p.add_argument("--policy", choices=("tiered", "strict"), help="prediction policy (default tiered)")
+    p.add_argument("--seed", metavar="N", help="seed of the simulated venue's books (default 1)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings")
+    p.add_argument("--capital", metavar="USD", help="starting capital of each session (default 100)")
+    p.add_argument("--intervals", metavar="N", help="intervals per session (default 18)")
+    p.add_argument("--out", type=Path, default=Path("backtest"), metavar="DIR",
+                   help="where sessions.parquet, aggregate.json and the plots go (default ./backtest)")
+    p.add_argument("--decisions", type=Path, metavar="FILE", help="write one row per interval (parquet, or CSV by suffix)")
+    p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
+
+    p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
+                       description="Every win/loss sequence of a session, followed exactly through the machine's "
+                       "sizing, fee and halt rules, for each win rate and entry price; checked by a Monte Carlo.")
+    p.add_argument("--win-rate", metavar="W[,W...]", help="win rates (default 0.40,0.42,...,0.60)")
+    p.add_argument("--price", metavar="P[,P...]", help="entry prices (default 0.45,0.50,0.51,0.55,0.60)")
+    p.add_argument("--fee-rate", metavar="R", help="taker fee rate (default: the config's, 0.072)")
+    p.add_argument("--monte-carlo", type=int, default=50_000, metavar="N", help="Monte Carlo sessions per cell (0: none)")
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="the Monte Carlo's seed")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="write P(halt) and expected capital as a PNG")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per win rate and price)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (sizing, floor, intervals)")
+    p.add_argument("--capital", metavar="USD", help="starting capital (default 100)")
+    p.add_argument("--intervals", metavar="N", help="intervals in the session (default 18, at most 22)")
+
+    p = sub.add_parser("report", help="equity curve, drawdown, trades and summary of a session (PNG, Markdown, HTML)")
+    _state_dir(p)
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default <state-dir>/report)")
+
+    p = sub.add_parser("graph", help="export the interval machine's diagram")
+    p.add_argument("--out", type=Path, default=Path("diagrams"), metavar="DIR", help="output folder (default diagrams/)")
+    p.add_argument("--format", default="svg,png,mmd,dot", metavar="LIST", help="any of svg,png,mmd,dot")
+    return top

@@ -1,0 +1,102 @@
+"""``backtest`` and ``risk``: the research commands' bodies (parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fsm_bot.cli.options import load_config, numbers, usage, when
+
+
+def backtest(args: argparse.Namespace) -> int:
+    import json
+    import sys as _sys
+
+    from fsm_bot import backtest, wiring
+    cfg = load_config(args)
+    first, last = when(args.first, "--from"), when(args.last, "--to")
+    source, feed = wiring.replay_source(args.data)
+    if first is not None and last is not None and last < first:
+        raise usage(f"--to {args.last}: before --from {args.first}")
+    progress = None
+    if _sys.stderr.isatty() and not args.json:
+        from rich.progress import Progress
+        bar = Progress(transient=True)
+        task = bar.add_task("backtest", total=None)
+        bar.start()
+        progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+    try:
+        sessions, decisions, seconds = backtest.backtest(feed, cfg, first, last, progress, source)
+    finally:
+        if progress:
+            bar.stop()
+    if sessions.height == 0:
+        raise usage("--from/--to: no whole session fits in that span of the data")
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = backtest.aggregate(sessions, decisions, cfg)
+    summary |= {"seconds": round(seconds, 2), "intervals_per_second": round(len(decisions) / seconds)}
+    sessions.write_parquet(args.out / "sessions.parquet")
+    (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plots = backtest.plots(sessions, decisions, args.out, cfg)
+    if args.decisions:
+        if args.decisions.suffix == ".csv":
+            decisions.write_csv(args.decisions)
+        else:
+            decisions.write_parquet(args.decisions)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    fc, dd = summary["final_capital"], summary["max_drawdown"]
+    lo, hi = summary["hit_rate_wilson95"]
+    print(f"{summary['sessions']:,} sessions, {summary['intervals']:,} intervals, {summary['trades']:,} trades in "
+          f"{seconds:.1f} s ({summary['intervals_per_second']:,} intervals/s)")
+    print(f"hit rate        {summary['hit_rate']:.2%} (95% {lo:.2%}-{hi:.2%})" if summary["hit_rate"] is not None
+          else "hit rate        no trades")
+    print(f"halts           {summary['halts']:,} ({summary['halt_share']:.1%}) {summary['halt_causes']}")
+    print(f"final capital   p05 {fc['p05']:.2f}  p25 {fc['p25']:.2f}  median {fc['p50']:.2f}  p75 {fc['p75']:.2f}  "
+          f"p95 {fc['p95']:.2f}  mean {fc['mean']:.2f}")
+    print(f"in profit       {summary['sessions_in_profit']:.1%} of sessions")
+    if summary["pnl_per_trade"] is not None:
+        print(f"PnL per trade   {summary['pnl_per_trade']:+.4f} USD; total {summary['pnl_total']:+.2f}, "
+              f"fees {summary['fees_total']:.2f}")
+    print(f"max drawdown    p50 {dd['p50']:.1%}  p95 {dd['p95']:.1%}")
+    print(f"wrote {args.out / 'sessions.parquet'}, {args.out / 'aggregate.json'}, "
+          + ", ".join(str(p) for p in plots) + (f", {args.decisions}" if args.decisions else ""))
+    return 0
+
+
+def risk(args: argparse.Namespace) -> int:
+    import json
+    from decimal import Decimal
+
+    from fsm_bot import exact_risk as risk
+    cfg = load_config(args, seed=None)
+    if cfg.intervals > 22:
+        raise usage(f"--intervals {cfg.intervals}: the exact analysis enumerates 2^intervals sequences; at most 22")
+    win_rates = tuple(float(w) for w in numbers(args.win_rate, "--win-rate", 0, 1) or risk.WIN_RATES)
+    prices = tuple(Decimal(p) for p in numbers(args.price, "--price", 0, 1) or risk.PRICES)
+    fee = Decimal(numbers(args.fee_rate, "--fee-rate", -1e-12, 1)[0]) if args.fee_rate else cfg.fee_rate
+    if args.monte_carlo < 0:
+        raise usage(f"--monte-carlo {args.monte_carlo}: must be >= 0")
+    rows = risk.analyse(cfg, win_rates, prices, fee, args.monte_carlo, args.seed)
+    if args.plot:
+        risk.plot(rows, args.plot)
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "distribution"} for r in rows], indent=2))
+        return 0
+    print(f"{cfg.intervals}-interval sessions from ${cfg.capital_usd}, floor ${cfg.floor_usd}, fee rate {fee}; "
+          f"every trade at the entry price; {2 ** cfg.intervals:,} sequences each")
+    head = f"{'win':>5} {'price':>5} {'P(halt)':>8} {'P(loss)':>8} {'E[final]':>9} {'median':>8} {'p05':>7} " \
+           f"{'p95':>8} {'maxDD95':>8}  Monte Carlo P(halt), E[final]"
+    print(head)
+    for r in rows:
+        mc = r.get("monte_carlo")
+        check = (f"  {mc['p_halt']:.4f}+-{mc['p_halt_se']:.4f}, {mc['expected_final']:.2f}+-"
+                 f"{mc['expected_final_se']:.2f} {'ok' if r['monte_carlo_agrees'] else 'DISAGREES'}") if mc else ""
+        print(f"{r['win_rate']:>5.2f} {r['price']:>5.2f} {r['p_halt']:>8.4f} {r['p_loss']:>8.4f} "
+              f"{r['expected_final']:>9.2f} {r['median_final']:>8.2f} {r['final_p05']:>7.2f} {r['final_p95']:>8.2f} "
+              f"{r['max_drawdown_p95']:>8.1%}{check}")
+    for price in prices:
+        print(f"break-even win rate at {price}: {risk.breakeven_win_rate(price, fee):.4f}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,186 @@
+"""What each state's handler is given, gathered through the ports: one function per state.
+
+``STAGES`` maps a state to its ``Stage``: the handler module, the function that gathers the
+handler's inputs (``fsm_bot.observed``) through the ports, and how those inputs are journaled and
+read back, so that the live loop and the replay hand the handler the same thing. A gatherer applies
+no rule: where what to ask depends on a rule (SIZE asks the venue to prepare the stake's order,
+SUBMIT looks the order up before posting it), it asks the handler's module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+from fsm_bot.codec import decode_as, encode_changes
+from fsm_bot.errors import BotError, DataError, Interrupted, TransientError
+from fsm_bot.logs import event
+from fsm_bot.machine import AWAIT_SETTLE, FETCH, HALTED, IDLE, PREDICT, RECORD, RISK, SIZE, SKIPPED, SUBMIT
+from fsm_bot.observed import FetchSeen, Failure, IdleSeen, Seen, SettleSeen, SizeSeen, SubmitSeen
+from fsm_bot.ports import Clock, Feed, Venue, slug
+from fsm_bot.session import Session
+from fsm_bot.steps import Sized, Step
+from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
+
+RESOLUTION_POLL_SECS = (30,)
+RETRY_PAUSE_SECS = (1, 2, 4, 8, 15, 30)
+
+
+class Ports:
+    """The clock, the feed and the venue as the gatherers use them: sleeps that a stop cuts short (and
+    that the metrics leave out), and port calls whose errors become ``Failure`` values, logged once."""
+
+    def __init__(self, clock: Clock, feed: Feed, venue: Venue, log: logging.Logger, stop: threading.Event) -> None:
+        self.clock, self.feed, self.venue, self.log, self.stop = clock, feed, venue, log, stop
+        self.slept_secs = 0.0
+        self.interval = 0
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted("interrupted; the journal is intact: `fsm-bot resume` continues")
+
+    def sleep_until(self, t_ms: int) -> None:
+        started = time.perf_counter()
+        self.clock.sleep_until(t_ms)
+        self.slept_secs += time.perf_counter() - started
+        self.check_stop()
+
+    def ask(self, call: Callable[[], Any], component: str, what: str,
+            level: int = logging.ERROR) -> tuple[Any, Failure | None]:
+        """(answer, None), or (None, the failure) when the port raised one of the house's errors."""
+        try:
+            return call(), None
+        except BotError as exc:
+            event(self.log, level, component, f"interval {self.interval}: {what}: {exc}", interval=self.interval,
+                  error_code=exc.code)
+            return None, Failure.of(exc)
+
+    def quietly(self, call: Callable[[], Any], component: str) -> Any:
+        """The answer of a read whose failure only means "not known yet" (logged as a warning)."""
+        try:
+            return call()
+        except (DataError, TransientError) as exc:
+            event(self.log, logging.WARNING, component, str(exc), interval=self.interval, error_code=exc.code)
+            return None
+
+    def official(self, s: Session, k: int) -> Any:
+        market = slug(s.interval_start(k), s.cfg.interval_minutes)
+        return self.quietly(lambda: self.venue.resolution(market), "venue")
+
+
+Gather = Callable[[Ports, Session, bool], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One state's handler and how its inputs are had: gathered live, or read back from a record."""
+
+    handler: ModuleType
+    seen: type
+    gather: Gather
+    waits_secs: tuple[int, ...] = RETRY_PAUSE_SECS  # pauses before asking again when the handler returns None
+    metric: str = ""  # the metrics' name for the gathering (default: the state's); the handler's is ``decide_metric``
+    decide_metric: str = ""
+
+    def journaled(self, seen: Any, step: Step, s: Session, now_ms: int) -> dict[str, Any]:
+        """The inputs as the record keeps them: what the ports answered, and ``resumed`` only where it made the
+        handler decide otherwise (so a resumed session journals the bytes an uninterrupted one would)."""
+        if seen.resumed and self.handler.run(s, now_ms, dataclasses.replace(seen, resumed=False)) == step:
+            seen = dataclasses.replace(seen, resumed=False)
+        if isinstance(seen, SizeSeen):  # the prepared order is journaled once, in the step it ends up in
+            seen = dataclasses.replace(seen, prepared=None)
+        return encode_changes(seen)
+
+    def restored(self, raw: dict[str, Any], step: Step, s: Session) -> Any:
+        seen = decode_as(self.seen, raw)
+        if isinstance(step, Sized) and step.order is not None:
+            seen = dataclasses.replace(seen, prepared=step.order.signed(s.session, s.interval))
+        return seen
+
+    def wait_secs(self, attempt: int) -> int:
+        return self.waits_secs[min(attempt, len(self.waits_secs) - 1)]
+
+
+# -- one gatherer per state ------------------------------------------------------------------------
+def _idle(p: Ports, s: Session, resumed: bool) -> tuple[int, IdleSeen]:
+    if not s.done:
+        start = s.interval_start(s.interval)
+        if p.clock.now_ms() < start:
+            p.quietly(lambda: p.venue.warm(start), "venue")
+        p.sleep_until(start)
+    now = p.clock.now_ms()
+    return now, IdleSeen(official=tuple((k, p.official(s, k)) for k in s.pending), resumed=resumed)
+
+
+def _fetch(p: Ports, s: Session, resumed: bool) -> tuple[int, FetchSeen]:
+    now = p.clock.now_ms()
+    start = s.interval_start(s.interval)
+    candles, failure = p.ask(lambda: p.feed.candles(now, s.cfg.candles), "fetch", "skipped: candles")
+    depth = market = None
+    if failure is None:
+        depth, failure = p.ask(lambda: p.feed.depth(s.cfg.depth_levels), "fetch", "skipped: depth")
+    if failure is None:
+        market, failure = p.ask(lambda: p.venue.market(start), "fetch", "skipped: market")
+    if failure is not None:
+        candles = depth = market = None
+    return now, FetchSeen(candles=candles, depth=depth, market=market, failure=failure, resumed=resumed)
+
+
+def _nothing(p: Ports, s: Session, resumed: bool) -> tuple[int, Seen]:
+    return p.clock.now_ms(), Seen(resumed=resumed)
+
+
+def _size(p: Ports, s: Session, resumed: bool) -> tuple[int, SizeSeen]:
+    now = p.clock.now_ms()
+    balance, failure = p.ask(p.venue.balance_usd, "venue", "skipped: collateral balance unavailable")
+    seen = SizeSeen(balance_usd=balance, balance_failure=failure, resumed=resumed)
+    draft = size.run(s, now, seen)
+    if isinstance(draft, Sized):
+        intent = size.order_intent(s, draft)
+        prepared, failure = p.ask(lambda: p.venue.prepare(intent), "venue", "skipped: the order could not be prepared")
+        seen = dataclasses.replace(seen, prepared=prepared, prepare_failure=failure)
+    return now, seen
+
+
+def _submit(p: Ports, s: Session, resumed: bool) -> tuple[int, SubmitSeen]:
+    assert s.current.sized is not None and s.current.sized.order is not None
+    order = s.current.sized.order.signed(s.session, s.interval)
+    now = p.clock.now_ms()
+    if submit.must_ask(s, resumed):
+        found, failure = p.ask(lambda: p.venue.lookup(order.key), "venue", f"lookup of {order.key} failed",
+                               logging.WARNING)
+        if failure is not None or found is not None:
+            return now, SubmitSeen(answer=found, lookup_failure=failure, resumed=resumed)
+    if not submit.may_send(s, now):
+        return now, SubmitSeen(resumed=resumed)
+    sent, failure = p.ask(lambda: p.venue.submit(order), "venue", f"order {order.key}: no fill")
+    return now, SubmitSeen(answer=sent, send_failure=failure, resumed=resumed)
+
+
+def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]:
+    start, end = s.interval_start(s.interval), s.interval_end(s.interval)
+    p.sleep_until(end)
+    now = p.clock.now_ms()
+    reference = p.quietly(lambda: p.feed.reference(start, end), "feed")
+    official = None if reference else p.official(s, s.interval)
+    return now, SettleSeen(reference=reference, official=official, resumed=resumed)
+
+
+STAGES: dict[str, Stage] = {
+    IDLE: Stage(idle, IdleSeen, _idle, waits_secs=RESOLUTION_POLL_SECS),
+    FETCH: Stage(fetch, FetchSeen, _fetch, metric="fetch", decide_metric="indicators"),
+    PREDICT: Stage(predict, Seen, _nothing),
+    RISK: Stage(risk, Seen, _nothing),
+    SIZE: Stage(size, SizeSeen, _size),
+    SUBMIT: Stage(submit, SubmitSeen, _submit),
+    AWAIT_SETTLE: Stage(await_settle, SettleSeen, _await_settle),
+    RECORD: Stage(record, Seen, _nothing),
+    SKIPPED: Stage(skipped, Seen, _nothing),
+}
+HANDLER_TRIGGERS = {state: stage.handler.TRIGGERS | {"halt"} for state, stage in STAGES.items()} | {
+    HALTED: halted.TRIGGERS}

@@ -1,0 +1,94 @@
+"""The driver loop: gather the current state's inputs through the ports, let its handler decide,
+journal the step, fire its trigger, tell the observers. It names no state and applies no rule.
+
+The machine's ``before_state_change`` hook appends the record (fsynced) before the state changes,
+so a failed append leaves the state where it was; only then do the observers hear of it. A stop
+(Ctrl-C, SIGTERM) is honoured between steps and during sleeps, never between a decision and its
+record: an answer the venue gave is journaled before the process stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Iterable
+
+from fsm_bot import journal as journal_mod
+from fsm_bot.codec import encode
+from fsm_bot.engine.inputs import HANDLER_TRIGGERS, STAGES, Ports
+from fsm_bot.engine.observers import Observer, Transition
+from fsm_bot.machine import Bot, build
+from fsm_bot.ports import Clock, Feed, Venue
+from fsm_bot.session import Session, iso
+from fsm_bot.steps import Step
+
+QUIET = logging.getLogger("fsm_bot.quiet")
+"""The engine's log when it is given none (backtests, tests): it goes nowhere."""
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
+
+class Engine:
+    def __init__(self, session: Session, journal: journal_mod.Journal, clock: Clock, feed: Feed, venue: Venue, *,
+                 observers: Iterable[Observer] = (), log: logging.Logger | None = None,
+                 stop: threading.Event | None = None, resumed: bool = False) -> None:
+        self.session, self.journal = session, journal
+        self.observers = list(observers)
+        self.ports = Ports(clock, feed, venue, log or QUIET, stop or threading.Event())
+        self.resumed = resumed
+        self.bot = Bot(self._journal)
+        build(self.bot, session.state, HANDLER_TRIGGERS)
+        self._spent: dict[str, float] = {}
+        self._pending: tuple[Step, dict[str, Any], int] | None = None
+
+    def run(self) -> Session:
+        """Step until the session is finished (done, resolutions in, or halted)."""
+        attempt = 0
+        while not self.session.finished:
+            self.ports.check_stop()
+            stage = STAGES[self.session.state]
+            step, now_ms, seen = self._decide(stage)
+            if step is None:  # nothing to decide yet: wait, then ask the ports again
+                self.ports.sleep_until(now_ms + stage.wait_secs(attempt) * 1000)
+                attempt += 1
+                continue
+            self._fire(step, stage.journaled(seen, step, self.session, now_ms), now_ms)
+            self.resumed, attempt = False, 0
+        return self.session
+
+    def _decide(self, stage: Any) -> tuple[Step | None, int, Any]:
+        ports, state = self.ports, self.session.state
+        ports.slept_secs, ports.interval = 0.0, self.session.interval
+        started = time.perf_counter()
+        now_ms, seen = stage.gather(ports, self.session, self.resumed)
+        gathered = time.perf_counter()
+        step = stage.handler.run(self.session, now_ms, seen)
+        decided = time.perf_counter()
+        self._spend(stage.metric or state.lower(), gathered - started - ports.slept_secs)
+        self._spend(stage.decide_metric or state.lower(), decided - gathered)
+        return step, now_ms, seen
+
+    def _spend(self, stage: str, secs: float) -> None:
+        self._spent[stage] = self._spent.get(stage, 0.0) + secs * 1000
+
+    def _fire(self, step: Step, inputs: dict[str, Any], now_ms: int) -> None:
+        before = self.session
+        self._pending = (step, inputs, now_ms)
+        started = time.perf_counter()
+        self.bot.trigger(step.trigger, step=step)
+        journal_ms = (time.perf_counter() - started) * 1000
+        t = Transition(before, self.session, step, self._record, self._spent, journal_ms)
+        self._spent = {}
+        for observer in self.observers:
+            observer.on_transition(t)
+
+    def _journal(self, src: str, dst: str, trigger: str, step: Step) -> None:
+        """The machine's before_state_change hook: the record is durable before the state changes."""
+        assert self._pending is not None and self._pending[0] is step
+        _, inputs, now_ms = self._pending
+        s = self.session
+        self._record = self.journal.append({
+            "ts": iso(now_ms), "session": s.session, "interval": min(s.interval, s.intervals), "src": src,
+            "dst": dst, "trigger": trigger, "data": encode(step), "inputs": inputs})
+        self.session = s.apply(self._record, step, now_ms)
