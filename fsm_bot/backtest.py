@@ -23,10 +23,11 @@ import polars as pl
 
 from fsm_bot import engine, journal, wiring
 from fsm_bot.config import Config
+from fsm_bot.money import max_drawdown
 from fsm_bot.engine import Observer, Transition
 from fsm_bot.adapters.sim import ReplayFeed
 from fsm_bot.ports import MINUTE_MS
-from fsm_bot.session import Session, iso_seconds, max_drawdown, session_id
+from fsm_bot.session import Session, iso_seconds, session_id
 from fsm_bot.statedir import JOURNAL, LEDGER
 
 DECISION_COLUMNS = ["session", "interval", "interval_start", "close", "rsi", "macd", "macd_signal", "imbalance",

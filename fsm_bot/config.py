@@ -97,12 +97,20 @@ class Config:
     fee_rate: Decimal = _setting(Decimal("0.072"), "rate", "taker fee rate where the market does not state its own",
                                  lambda v: 0 <= v < 1, "must be in [0, 1)")
     min_order_usd: Decimal = _setting(Decimal(1), "USD", "smallest marketable order", _positive, "must be > 0")
+    sim_failed_share: float = _setting(0.0, "fraction", "--sim: share of fills whose trade fails on chain (VOID)",
+                                       lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    sim_unmined_share: float = _setting(0.0, "fraction", "--sim: share of fills never mined (VOID if no position)",
+                                        lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    sim_confirm_secs: float = _setting(20.0, "seconds", "--sim: a fill's time from match to CONFIRMED (or FAILED) "
+                                       "when chain failures are simulated", _positive, "must be > 0")
     # network (SPEC 5, 7)
     attempts: int = _setting(3, "attempts", "tries per request on transient errors", lambda v: 1 <= v <= 10, "must be 1..10")
     backoff_initial_secs: float = _setting(0.5, "seconds", "first retry delay", lambda v: v >= 0, "must be >= 0")
     backoff_max_secs: float = _setting(4.0, "seconds", "longest retry delay", lambda v: v >= 0, "must be >= 0")
     resolution_timeout_secs: int = _setting(900, "seconds", "how long official resolution is polled after an interval ends",
                                             lambda v: v >= 0, "must be >= 0")
+    settle_grace_secs: int = _setting(60, "seconds", "after an interval ends: how long a fill not yet on chain, or an "
+                                      "order not yet seen, is waited for", lambda v: v >= 0, "must be >= 0")
     http_timeout_secs: float = _setting(10.0, "seconds", "how long one HTTP request may take before it is given up",
                                         _positive, "must be > 0")
     ws_stale_secs: float = _setting(30.0, "seconds", "Binance stream silent this long: reconnect and backfill from REST",
@@ -201,6 +209,9 @@ def validated(cfg: Config, origins: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"reversion_oversold = {cfg.reversion_oversold}: must be below reversion_overbought")
     if cfg.base_usd > cfg.cap_usd:
         raise ConfigError(f"base_usd = {cfg.base_usd}: must not exceed cap_usd = {cfg.cap_usd}")
+    if cfg.sim_failed_share + cfg.sim_unmined_share > 1:
+        raise ConfigError(f"sim_failed_share + sim_unmined_share = {cfg.sim_failed_share + cfg.sim_unmined_share}: "
+                          "must not exceed 1")
     if cfg.entry_cutoff_secs >= cfg.interval_secs:
         raise ConfigError(f"entry_cutoff_secs = {cfg.entry_cutoff_secs}: must be shorter than the interval ({cfg.interval_secs} s)")
     return cfg

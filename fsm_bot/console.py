@@ -5,28 +5,22 @@ table at the end."""
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, TextIO
 
-from fsm_bot.money import ZERO, plain
-from fsm_bot.session import Session, iso_seconds, max_drawdown
+from fsm_bot.money import ZERO, max_drawdown, usd
+from fsm_bot.session import Session, iso_seconds
 from fsm_bot.steps import TradeRow
 
 if TYPE_CHECKING:
     from fsm_bot.engine import Transition
 
 
-def usd(d: Decimal | None, sign: bool = False) -> str:
-    if d is None:
-        return "-"
-    q = d.quantize(Decimal("0.01"))
-    return (f"+${plain(q)}" if q >= 0 else f"-${plain(-q)}") if sign else f"${plain(q)}"
-
-
 def row_line(row: TradeRow, intervals: int) -> str:
     width = len(str(intervals))
     if row.outcome == "SKIPPED":
         trade = f"SKIPPED ({row.reason})"
+    elif row.outcome == "VOID":
+        trade = f"{row.prediction:<4} conf {row.confidence:.2f} -> VOID ({row.reason}): matched, never a position"
     else:
         trade = (f"{row.prediction:<4} conf {row.confidence:.2f} stake {usd(row.position_size)} @ {row.odds} "
                  f"fee {usd(row.fee)} -> {row.outcome} {usd(row.pnl, sign=True)}")
@@ -38,12 +32,20 @@ def summary(s: Session) -> dict[str, Any]:
     rows = s.rows()
     traded = [r for r in rows if r.outcome in ("WIN", "LOSS")]
     wins = sum(r.outcome == "WIN" for r in traded)
+    voids = sum(r.outcome == "VOID" for r in rows)
     max_dd = max_drawdown([s.capital0] + [r.capital_after for r in rows])
     return {"session": s.session, "mode": s.mode, "intervals": len(rows), "trades": len(traded), "wins": wins,
-            "losses": len(traded) - wins, "skipped": len(rows) - len(traded),
+            "losses": len(traded) - wins, "skipped": len(rows) - len(traded) - voids, "void": voids,
             "hit_rate": (wins / len(traded)) if traded else None, "pnl": s.capital - s.capital0,
             "fees": sum((r.fee for r in rows), ZERO), "capital": s.capital, "max_drawdown": max_dd,
             "halted": s.halted, "corrections": len(s.corrections)}
+
+
+def _resolution(r: Any) -> str:
+    return {"voided": "its trade failed on chain: VOID, its PnL reversed",
+            "revived": f"a fill booked VOID was held after all: {r.new_outcome}",
+            "fill_unconfirmed": "its fill is still not final on chain (left as booked)"}.get(
+        r.status, f"official result {r.official or 'unknown'} ({r.status})")
 
 
 class Console:
@@ -86,9 +88,9 @@ class Console:
                 self._say(row_line(row, after.intervals))
         elif step.trigger == "reconciled":
             for r in step.results:  # type: ignore[attr-defined]
-                if r.status != "confirmed":
-                    self._say(f"interval {r.interval}: official result {r.official or 'unknown'} ({r.status}); "
-                              f"PnL change {usd(r.pnl_change, sign=True)}, capital {usd(r.capital_after)}")
+                if r.status not in ("confirmed", "fill_final"):
+                    self._say(f"interval {r.interval}: {_resolution(r)}; PnL change {usd(r.pnl_change, sign=True)}, "
+                              f"capital {usd(r.capital_after)}")
         if self._live is not None:
             try:
                 self._live.refresh()
@@ -140,7 +142,8 @@ class Console:
         lines = [
             ("session", f"{m['session']} ({m['mode']})"),
             ("result", f"HALTED: {m['halted']}" if m["halted"] else "finished"),
-            ("intervals", f"{m['intervals']}: {m['trades']} traded, {m['skipped']} skipped"),
+            ("intervals", f"{m['intervals']}: {m['trades']} traded, {m['skipped']} skipped"
+             + (f", {m['void']} void (matched, never a position)" if m["void"] else "")),
             ("wins / losses", f"{m['wins']} / {m['losses']}"
              + (f" (hit rate {m['hit_rate']:.1%})" if m["hit_rate"] is not None else "")),
             ("PnL", f"{usd(m['pnl'], sign=True)} (fees {usd(m['fees'])})"),

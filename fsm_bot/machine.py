@@ -30,7 +30,8 @@ _ROWS = [
     ("sized", SIZE, SUBMIT),               # the stake, and the order's intent journaled with its key
     ("submitted", SUBMIT, AWAIT_SETTLE),   # the venue filled the order
     ("submit_unknown", SUBMIT, SUBMIT),    # no answer from the venue: ask it by key, never re-sign
-    ("settled", AWAIT_SETTLE, RECORD),     # the interval ended and its result is known
+    ("trade_updated", AWAIT_SETTLE, AWAIT_SETTLE),  # the order's trades moved on chain (mined, confirmed, failed)
+    ("settled", AWAIT_SETTLE, RECORD),     # the interval ended and its result is known, or the fill never was
     ("recorded", RECORD, IDLE),            # the trade row is written; on to the next interval
     ("recorded", SKIPPED, IDLE),
 ]

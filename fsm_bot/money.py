@@ -13,6 +13,7 @@ rules (Polymarket CLOB, tick 0.01):
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Iterable
 
 CENT = Decimal("0.01")
 SHARE_STEP = Decimal("0.0001")
@@ -27,6 +28,8 @@ def decimal(value: object, field: str = "value") -> Decimal:
         raise ValueError(f"{field}: expected a number, got {value!r}")
     if isinstance(value, float):
         value = repr(value)
+    if isinstance(value, str) and (not value.isascii() or len(value) > 64):
+        raise ValueError(f"{field}: expected a plain ASCII number, got {value[:40]!r}")
     try:
         d = value if isinstance(value, Decimal) else Decimal(value)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
@@ -87,3 +90,20 @@ def pnl(won: bool, shares: Decimal, stake_usd: Decimal, fee_usd: Decimal) -> Dec
 def plain(d: Decimal) -> str:
     """A Decimal as a plain decimal literal (no exponent), for files people read."""
     return format(d, "f")
+
+
+def usd(d: Decimal | None, sign: bool = False) -> str:
+    """Dollars for people: ``$12.34`` (``+$``/``-$`` with ``sign``), ``-`` for none."""
+    if d is None:
+        return "-"
+    q = d.quantize(CENT)
+    return (f"+${plain(q)}" if q >= 0 else f"-${plain(-q)}") if sign else f"${plain(q)}"
+
+
+def max_drawdown(capitals: Iterable[Decimal]) -> Decimal:
+    """The largest fall from a running peak, as a fraction of that peak; the first capital is the start."""
+    peak, worst = None, ZERO
+    for capital in capitals:
+        peak = capital if peak is None else max(peak, capital)
+        worst = max(worst, (peak - capital) / peak)
+    return worst

@@ -15,7 +15,7 @@ from decimal import Decimal
 import polars as pl
 
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
-from fsm_bot.ports import Depth, Market, Outcome, SignedOrder, SubmitResult
+from fsm_bot.ports import Depth, Market, Outcome, SignedOrder, SubmitResult, Trade
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))
 
@@ -47,6 +47,7 @@ class Seen:
 @dataclass(frozen=True)
 class IdleSeen:
     official: tuple[tuple[int, Outcome | None], ...] = ()  # (interval, official result) of each pending trade
+    fills: tuple[tuple[int, tuple[Trade, ...] | None], ...] = ()  # (interval, its trades now) of each fill followed
     resumed: bool = False
 
 
@@ -96,4 +97,6 @@ class SubmitSeen:
 class SettleSeen:
     reference: Outcome | None = None  # the provisional result from the reference price
     official: Outcome | None = None  # the venue's official resolution, asked only without a reference
+    trades: tuple[Trade, ...] | None = None  # the fill's trades now, while they are not final (None: not asked)
+    position: Decimal | None = None  # the wallet's shares of the token, asked once the grace is over
     resumed: bool = False

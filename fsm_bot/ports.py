@@ -115,16 +115,43 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class Trade:
+    """One trade of an order as the venue reports it. Only CONFIRMED is a position; FAILED never was one
+    (the chain reverted: no collateral spent, no token received); MATCHED, MINED and RETRYING are not final."""
+
+    trade_id: str
+    status: str  # MATCHED, MINED, CONFIRMED, RETRYING or FAILED
+    shares: Decimal | None = None  # what it matched, when the venue says
+    price: Decimal | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_TRADE_STATUSES
+
+
+FINAL_TRADE_STATUSES = frozenset({"CONFIRMED", "FAILED"})
+
+
+@dataclass(frozen=True)
 class Accepted:
+    """The venue matched the order. ``settled``: the fill is a position at once (a simulated venue); else
+    its ``trades`` must be followed until the chain has them CONFIRMED or FAILED (Polymarket)."""
+
     key: str
     order_id: str
     fill: Fill
+    trades: tuple[Trade, ...] = ()
+    settled: bool = True
 
 
 @dataclass(frozen=True)
 class Rejected:
+    """The venue did not take the order. ``final``: a lookup found it dead (killed, cancelled, unmatched),
+    the venue's word about this very order; a refusal of a post says only that this post was refused."""
+
     key: str
     reason: str
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,12 +217,23 @@ class Venue(Protocol):
 
     def submit(self, order: SignedOrder) -> SubmitResult: ...
 
-    def lookup(self, key: str) -> Accepted | Rejected | None: ...
+    def lookup(self, order: SignedOrder) -> Accepted | Rejected | None:
+        """The venue's answer about this order: its fate, or None when the venue positively never had it."""
+        ...
+
+    def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
+        """The order's trades as the venue reports them now (``known``: the ones already seen, by id)."""
+        ...
+
+    def position(self, order: SignedOrder) -> Decimal | None:
+        """The shares of the order's token the wallet holds now, or None where the venue cannot say."""
+        ...
 
     def resolution(self, slug: str) -> Outcome | None: ...
 
-    def balance_usd(self) -> Decimal | None:
-        """Collateral available for stakes, or None where the venue does not hold the money (sim, paper)."""
+    def balance_usd(self, fresh: bool = False) -> Decimal | None:
+        """Collateral available for stakes, or None where the venue does not hold the money (sim, paper).
+        ``fresh``: have the venue re-read its cached balance first (the CLOB counts matched orders)."""
         ...
 
     def redeem(self, market_slug: str) -> str | None:

@@ -19,8 +19,8 @@ from typing import Any
 from fsm_bot import engine, journal
 from fsm_bot.backtest import wilson
 from fsm_bot.errors import StateDirError
-from fsm_bot.money import plain
-from fsm_bot.session import Session, fold, iso_seconds, max_drawdown
+from fsm_bot.money import max_drawdown, plain
+from fsm_bot.session import Session, fold, iso_seconds
 from fsm_bot.statedir import JOURNAL
 from fsm_bot.steps import Reconciled, TradeRow
 

@@ -15,7 +15,8 @@ from typing import Any, Iterable
 from fsm_bot import steps
 from fsm_bot.config import Config
 from fsm_bot.machine import HALTED, IDLE
-from fsm_bot.money import ZERO, plain
+from fsm_bot.money import ZERO
+from fsm_bot.ports import Trade
 from fsm_bot.steps import (Approved, Fetched, Predicted, Recorded, Reconciled, Resolution, Settled, Sized, Skip,
                            Submitted, SubmitUnknown, TradeRow)
 
@@ -59,8 +60,28 @@ class Interval:
     sized: Sized | None = None
     unknown: SubmitUnknown | None = None
     submitted: Submitted | None = None
+    trades: tuple[Trade, ...] = ()  # the fill's trades as the venue last reported them
     settled: Settled | None = None
     skip: Skip | None = None
+
+    @property
+    def fill_final(self) -> bool:
+        """Whether the fill is what it will stay: settled at once, or every trade CONFIRMED or FAILED."""
+        sub = self.submitted
+        return sub is not None and (sub.settled or bool(self.trades) and all(t.final for t in self.trades))
+
+
+@dataclass(frozen=True)
+class Follow:
+    """A recorded interval whose fill was not final on chain when its row was written: its trades are
+    followed while later intervals run (``settled.result`` is the market's, for a void that comes back)."""
+
+    interval: int
+    submitted: Submitted
+    order: steps.OrderRecord
+    trades: tuple[Trade, ...]
+    result: str | None
+    fee_rate: Decimal
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,8 @@ class Session:
     current: Interval = field(default_factory=Interval)
     trades: tuple[TradeRow, ...] = ()
     pending: tuple[int, ...] = ()  # traded intervals awaiting official resolution
+    following: tuple[Follow, ...] = ()  # recorded intervals whose fill is not final on chain yet
+    mismatch: str = ""  # an order the venue accepted under another id than its hash: trading stops
     resolutions: tuple[Resolution, ...] = ()
     halted: str | None = None
     halt_detail: str = ""
@@ -126,12 +149,17 @@ class Session:
 
     @property
     def finished(self) -> bool:
-        """Nothing is left to do: done, and no official resolution is still awaited."""
-        return self.halted is not None or (self.done and not self.pending)
+        """Nothing is left to do: done, and no official resolution or fill on chain is still awaited."""
+        return self.halted is not None or (self.done and not self.pending and not self.following)
+
+    def booked_pnl(self, k: int) -> Decimal:
+        """Interval ``k``'s PnL as the books stand: its row's, plus every correction of it."""
+        return self.trades[k - 1].pnl + sum((r.pnl_change for r in self.resolutions if r.interval == k), ZERO)
 
     @property
     def corrections(self) -> tuple[Resolution, ...]:
-        return tuple(r for r in self.resolutions if r.status == "corrected")
+        """What changed a booked PnL: a disagreeing official result, a fill that failed, a void that was held."""
+        return tuple(r for r in self.resolutions if r.status in CORRECTING)
 
     # -- the fold -------------------------------------------------------------------------------
     @classmethod
@@ -177,21 +205,44 @@ def _fetched(s: Session, step: Fetched) -> Session:
     return replace(s, current=replace(s.current, snapshot=step.snapshot))
 
 
+def _submitted(s: Session, step: Submitted) -> Session:
+    mismatch = s.mismatch or (f"interval {s.interval}: the venue accepted order {step.key} as {step.order_id}"
+                              if step.order_id.lower() != step.key.lower() else "")
+    return replace(s, current=replace(s.current, submitted=step, trades=step.trades), mismatch=mismatch)
+
+
+def _trade_updated(s: Session, step: steps.TradeUpdated) -> Session:
+    return replace(s, current=replace(s.current, trades=step.trades))
+
+
 def _recorded(s: Session, step: Recorded) -> Session:
-    row = step.row
-    pending = s.pending + ((row.interval_number,) if row.order_id else ())
+    row, cur = step.row, s.current
+    pending = s.pending + ((row.interval_number,) if row.order_id and row.outcome in ("WIN", "LOSS") else ())
+    following = s.following
+    if cur.submitted is not None and cur.sized is not None and cur.sized.order is not None and (
+            not cur.fill_final or row.reason == "never_mined"):
+        following += (Follow(row.interval_number, cur.submitted, cur.sized.order, cur.trades,
+                             cur.settled.result if cur.settled else None,
+                             cur.snapshot.fee_rate if cur.snapshot else s.cfg.fee_rate),)
     return replace(s, trades=s.trades + (row,), capital=row.capital_after, streak=row.win_streak,
-                               peak=max(s.peak, row.capital_after), interval=s.interval + 1,
-                               current=Interval(), pending=pending)
+                   peak=max(s.peak, row.capital_after), interval=s.interval + 1, current=Interval(),
+                   pending=pending, following=following)
+
+
+CORRECTING = frozenset({"corrected", "voided", "revived"})
+FILL_STATUSES = frozenset({"fill_final", "voided", "revived", "fill_unconfirmed"})
 
 
 def _resolved(s: Session, results: tuple[Resolution, ...]) -> Session:
     if not results:
         return s
     capital = s.capital + sum((r.pnl_change for r in results), ZERO)
-    done = {r.interval for r in results}
+    official = {r.interval for r in results if r.status not in FILL_STATUSES}
+    fills = {r.interval for r in results if r.status in FILL_STATUSES}
+    voided = {r.interval for r in results if r.status == "voided"}
     return replace(s, capital=capital, peak=max(s.peak, capital), resolutions=s.resolutions + results,
-                   pending=tuple(k for k in s.pending if k not in done))
+                   pending=tuple(k for k in s.pending if k not in official | voided),
+                   following=tuple(f for f in s.following if f.interval not in fills))
 
 
 def _reconciled(s: Session, step: Reconciled) -> Session:
@@ -209,7 +260,8 @@ _APPLY = {
     "approved": _at("approval"),
     "sized": _at("sized"),
     "submit_unknown": _at("unknown"),
-    "submitted": _at("submitted"),
+    "submitted": _submitted,
+    "trade_updated": _trade_updated,
     "settled": _at("settled"),
     "skip": _at("skip"),
     "recorded": _recorded,
@@ -230,15 +282,6 @@ def fold(records: Iterable[dict[str, Any]]) -> Session:
     return s
 
 
-def max_drawdown(capitals: Iterable[Decimal]) -> Decimal:
-    """The largest fall from a running peak, as a fraction of that peak; the first capital is the start."""
-    peak, worst = None, ZERO
-    for capital in capitals:
-        peak = capital if peak is None else max(peak, capital)
-        worst = max(worst, (peak - capital) / peak)
-    return worst
-
-
 def describe_state(s: Session) -> str:
     if s.halted:
         return f"{HALTED} ({s.halted})"
@@ -246,6 +289,3 @@ def describe_state(s: Session) -> str:
         return "finished"
     return f"{s.state}, interval {min(s.interval, s.intervals)}/{s.intervals}"
 
-
-def money(d: Decimal) -> str:
-    return "$" + plain(d.quantize(Decimal("0.01")))

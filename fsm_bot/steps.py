@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from fsm_bot.codec import decode_as, encode
-from fsm_bot.ports import Fill, OrderIntent, SignedOrder
+from fsm_bot.ports import Fill, OrderIntent, SignedOrder, Trade
 
 __all__ = ["encode", "decode", "decode_as"]
 
@@ -77,10 +77,13 @@ class TradeRow:
 
 @dataclass(frozen=True)
 class Resolution:
-    """What reconciliation learned of one traded interval."""
+    """What reconciliation learned of one traded interval: of its market's official result ("confirmed",
+    "corrected", "unreconciled") or of its fill on chain, followed after its row was written ("fill_final":
+    the booking stands; "voided": the trade failed, its PnL reversed; "revived": a void was held after all;
+    "fill_unconfirmed": still not final at the deadline, left as booked)."""
 
     interval: int
-    status: str  # "confirmed", "corrected" or "unreconciled"
+    status: str
     provisional: str
     official: str | None
     old_outcome: str
@@ -202,10 +205,22 @@ class Sized(Step):
 
 @dataclass(frozen=True)
 class Submitted(Step):
+    """The venue matched the order: a position once its trades are CONFIRMED (at once where ``settled``)."""
+
     trigger: ClassVar[str] = "submitted"
     key: str
     order_id: str
     fill: Fill
+    trades: tuple[Trade, ...] = ()
+    settled: bool = True
+
+
+@dataclass(frozen=True)
+class TradeUpdated(Step):
+    """The venue reports the order's trades in a new state (MATCHED -> MINED -> CONFIRMED, or FAILED)."""
+
+    trigger: ClassVar[str] = "trade_updated"
+    trades: tuple[Trade, ...]
 
 
 @dataclass(frozen=True)
@@ -218,8 +233,9 @@ class SubmitUnknown(Step):
 @dataclass(frozen=True)
 class Settled(Step):
     trigger: ClassVar[str] = "settled"
-    result: str  # the market's result: "UP" or "DOWN"
-    source: str  # "reference" (Binance candles) or "official"
+    result: str | None  # the market's result, "UP" or "DOWN" (None: a void learned before it was known)
+    source: str  # "reference" (Binance candles), "official", or "venue" (a void)
+    void: str = ""  # the position never existed: "trade_failed" or "never_mined"
 
 
 @dataclass(frozen=True)
@@ -231,7 +247,7 @@ class Recorded(Step):
 STEPS: dict[str, type[Step]] = {
     cls.trigger: cls
     for cls in (Begin, Tick, Reconciled, Skip, Halt, Fetched, Predicted, Approved, Sized, Submitted,
-                SubmitUnknown, Settled, Recorded)
+                SubmitUnknown, TradeUpdated, Settled, Recorded)
 }
 
 

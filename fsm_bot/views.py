@@ -20,6 +20,8 @@ from fsm_bot.steps import Reconciled, Step, TradeRow
 TRADES, EQUITY, CORRECTIONS = "trades.jsonl", "equity.csv", "corrections.jsonl"
 FILES = (TRADES, EQUITY, CORRECTIONS)
 EQUITY_HEADER = "interval_number,timestamp,capital\n"
+CAUSES = {"corrected": "official_result", "voided": "trade_failed", "revived": "fill_held"}
+"""The resolutions that change a booked PnL, and the cause each correction line names."""
 
 
 def number(d: Decimal | None) -> float | None:
@@ -58,9 +60,10 @@ def lines(before: Session | None, after: Session, step: Step) -> dict[str, list[
     elif isinstance(step, Reconciled):
         out[CORRECTIONS] = [json.dumps({"interval": r.interval, "provisional": r.provisional, "official": r.official,
                                         "old_outcome": r.old_outcome, "new_outcome": r.new_outcome,
-                                        "pnl_change": number(r.pnl_change), "capital_after": number(r.capital_after)},
+                                        "pnl_change": number(r.pnl_change), "capital_after": number(r.capital_after),
+                                        "cause": CAUSES[r.status]},
                                        separators=(", ", ": ")) + "\n"
-                            for r in step.results if r.status == "corrected"]
+                            for r in step.results if r.status in CAUSES]
     return out
 
 

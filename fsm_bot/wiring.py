@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fsm_bot.adapters import sim
+from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.config import Config, is_loopback
@@ -70,8 +71,9 @@ def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path, *, no
     if mode == "sim":
         replay = feed if isinstance(feed, sim.ReplayFeed) else replay_feed(source)
         sim_clock = sim.SimClock(now_ms, speed)
+        chain = Chain(cfg.seed, cfg.sim_failed_share, cfg.sim_unmined_share, cfg.sim_confirm_secs)
         venue: Venue = sim.SimVenue(replay, sim_clock, Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes,
-                                    cfg.fee_rate, cfg.min_order_usd, durable=durable)
+                                    cfg.fee_rate, cfg.min_order_usd, durable=durable, chain=chain)
         return World(mode, sim_clock, replay, venue, source)
     load_adapters(mode)
     from fsm_bot.adapters.binance import BinanceFeed

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from fsm_bot.session import Session, money
+from fsm_bot.money import usd
+from fsm_bot.session import Session
 
 TRIGGERS: set[str] = set()
 
@@ -12,4 +13,4 @@ def run(view: Session) -> str:
     """The operator's message for the halt (logged at CRITICAL)."""
     left = view.intervals - view.interval + 1
     return (f"session {view.session} halted in interval {view.interval}: {view.halted} ({view.halt_detail}); "
-            f"capital {money(view.capital)}, {left} interval(s) written as SKIPPED halted:{view.halted}")
+            f"capital {usd(view.capital)}, {left} interval(s) written as SKIPPED halted:{view.halted}")

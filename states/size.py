@@ -56,6 +56,11 @@ def run(view: Session, now_ms: int, seen: SizeSeen) -> Step:
     return dataclasses.replace(step, order=OrderRecord.of(seen.prepared))
 
 
+def short_of_balance(draft: Step) -> bool:
+    """Whether the stake was refused for the balance the venue showed (worth one fresh read)."""
+    return isinstance(draft, Skip) and draft.reason == "insufficient_balance"
+
+
 def order_intent(view: Session, sized: Sized) -> OrderIntent:
     """What the venue is asked to prepare for a stake: a market BUY of the predicted side's token."""
     snap, prediction = view.current.snapshot, view.current.prediction

@@ -1,18 +1,23 @@
-"""SUBMIT: the venue's answer to the journaled order decides: filled, rejected, or unknown.
+"""SUBMIT: only the venue's answer about the journaled order decides: filled, refused, or not known yet.
 
-An unknown answer is never a failure: the handler journals ``submit_unknown`` and the venue is then
-asked by the order's key until it answers. The same signed order is posted again only when the venue
-says it never saw it and the interval still allows an entry; otherwise the interval is skipped.
+Before the first answer a refusal is a refusal. Once the order may be at the venue (its answer was
+lost, or the process restarted after journaling it), nothing but the venue's word about *this* order
+decides: a lookup that finds it, or a "duplicate" refusal of the same bytes (a proof the venue holds
+it). Any other refusal of a re-post (429, 5xx, 401, 425) and any failed lookup say nothing: the handler
+waits and asks again, never skips and never halts with a position possibly held. The interval is given
+up (``submit_lost``, or ``late_resume`` after a restart) only when the venue shows no such order after
+the window closed and the settlement grace passed.
 """
 
 from __future__ import annotations
 
-from fsm_bot.observed import SubmitSeen
+from fsm_bot.observed import Failure, SubmitSeen
 from fsm_bot.ports import Accepted, Rejected, Unknown
 from fsm_bot.session import Session
 from fsm_bot.steps import Halt, Skip, Step, Submitted, SubmitUnknown
 
 TRIGGERS = {"submitted", "submit_unknown", "skip", "halt"}
+DUPLICATE = "duplicate"
 
 
 def must_ask(view: Session, resumed: bool) -> bool:
@@ -27,30 +32,48 @@ def may_send(view: Session, now_ms: int) -> bool:
 
 
 def run(view: Session, now_ms: int, seen: SubmitSeen) -> Step | None:
-    """None while the venue could not be asked (the engine asks again)."""
-    prediction, sized = view.current.prediction, view.current.sized
+    """None while the venue has not said what became of the order (the engine asks again)."""
+    sized = view.current.sized
     assert sized is not None and sized.order is not None, "SUBMIT needs the journaled order"
-    side, confidence = (prediction.side, prediction.confidence) if prediction else ("SKIP", 0.0)
+    uncertain = must_ask(view, seen.resumed)
     if seen.lookup_failure is not None:
-        failure = seen.lookup_failure
-        return Halt(cause=failure.code, detail=failure.detail) if failure.kind == "fatal" else None
+        return None  # the venue could not be asked: ask again (a 401 had the adapter re-derive its key once)
     if seen.send_failure is not None:
-        failure = seen.send_failure
-        if failure.kind == "unknown":
-            return SubmitUnknown(key=sized.order.key, detail=failure.detail)
-        if failure.kind == "fatal":
-            return Halt(cause=failure.code, detail=failure.detail)
-        # the request never reached the venue
-        return Skip(reason=f"rejected:{failure.code}", detail="the venue refused the order",
-                    prediction=side, confidence=confidence)
-    result = seen.answer
-    if isinstance(result, Accepted):
-        return Submitted(key=result.key, order_id=result.order_id, fill=result.fill)
-    if isinstance(result, Unknown):
-        return SubmitUnknown(key=result.key, detail=result.detail)
-    if isinstance(result, Rejected):
-        return Skip(reason=f"rejected:{result.reason}", detail="the venue refused the order",
-                    prediction=side, confidence=confidence)
-    reason = "late_resume" if seen.resumed or view.current.unknown is None else "submit_lost"
-    return Skip(reason=reason, detail="the venue never saw the order and the entry window has closed",
-                prediction=side, confidence=confidence)
+        return _failed(view, seen.send_failure, uncertain, sized.order.key)
+    answer = seen.answer
+    if isinstance(answer, Accepted):
+        return Submitted(key=answer.key, order_id=answer.order_id, fill=answer.fill, trades=answer.trades,
+                         settled=answer.settled)
+    if isinstance(answer, Unknown):
+        return _unknown(view, answer.key, answer.detail)
+    if isinstance(answer, Rejected):
+        if answer.reason == DUPLICATE:  # the venue holds these very bytes: its fate is to be looked up
+            return _unknown(view, answer.key, "the venue refused a second copy as a duplicate: it holds the order")
+        if uncertain and not answer.final:
+            return None  # a refused re-post says nothing about the copy the venue may hold
+        return _skip(view, f"rejected:{answer.reason}", "the venue refused the order")
+    if now_ms < view.interval_end(view.interval) + view.cfg.settle_grace_secs * 1000:
+        return None  # not seen (yet): trades can show late, so ask until the window is over and the grace too
+    reason = "late_resume" if view.current.unknown is None else "submit_lost"
+    return _skip(view, reason, "the venue never had the order and its window has closed")
+
+
+def _failed(view: Session, failure: Failure, uncertain: bool, key: str) -> Step | None:
+    if failure.kind == "unknown":
+        return _unknown(view, key, failure.detail)
+    if uncertain:
+        return None  # a refused or unsent re-post proves nothing about the copy the venue may hold
+    if failure.kind == "fatal":
+        return Halt(cause=failure.code, detail=failure.detail)
+    return _skip(view, f"rejected:{failure.code}", "the venue refused the order")  # it never reached the venue
+
+
+def _unknown(view: Session, key: str, detail: str) -> Step | None:
+    """The order may be at the venue: journal that once; after that, keep asking."""
+    return SubmitUnknown(key=key, detail=detail) if view.current.unknown is None else None
+
+
+def _skip(view: Session, reason: str, detail: str) -> Skip:
+    prediction = view.current.prediction
+    side, confidence = (prediction.side, prediction.confidence) if prediction else ("SKIP", 0.0)
+    return Skip(reason=reason, detail=detail, prediction=side, confidence=confidence)

@@ -119,13 +119,19 @@ class FakeVenue:
             self.accepted[order.key] = result
         return result
 
-    def lookup(self, key: str) -> Accepted | Rejected | None:
-        return self.accepted.get(key)
+    def lookup(self, order: SignedOrder) -> Accepted | Rejected | None:
+        return self.accepted.get(order.key)
+
+    def trades(self, order: SignedOrder, order_id: str, known: tuple) -> tuple:
+        return ()
+
+    def position(self, order: SignedOrder) -> Decimal | None:
+        return None
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.official(market_slug)
 
-    def balance_usd(self) -> Decimal | None:
+    def balance_usd(self, fresh: bool = False) -> Decimal | None:
         return None
 
     def redeem(self, market_slug: str) -> str | None:

@@ -65,12 +65,14 @@ def test_post_status_mapping_is_a_reason_or_a_typed_error(status, body):
 
 
 trade_rows = st.fixed_dictionaries({}, optional={
-    "id": weird, "taker_order_id": st.one_of(st.just(KEY), weird), "status": st.one_of(st.just("MATCHED"), weird),
+    "id": weird, "taker_order_id": st.one_of(st.just(KEY), weird),
+    "status": st.one_of(st.sampled_from(["MATCHED", "MINED", "CONFIRMED", "RETRYING", "FAILED"]), weird),
     "size": st.one_of(weird, st.decimals(allow_nan=True, allow_infinity=True).map(str)),
     "price": st.one_of(weird, st.decimals(allow_nan=True, allow_infinity=True).map(str)),
     "fee_rate_bps": weird})
 trade_bodies = st.one_of(weird, st.lists(st.one_of(trade_rows, weird), max_size=4),
-                         st.fixed_dictionaries({"data": st.lists(st.one_of(trade_rows, weird), max_size=4)}))
+                         st.fixed_dictionaries({"data": st.lists(st.one_of(trade_rows, weird), max_size=4)},
+                                               optional={"next_cursor": weird}))
 order_bodies = st.one_of(weird, st.fixed_dictionaries({}, optional={
     "id": st.one_of(st.just(KEY), weird), "status": st.one_of(st.sampled_from(["LIVE", "MATCHED", "CANCELED",
                                                                                "UNMATCHED"]), weird),
@@ -82,13 +84,16 @@ order_bodies = st.one_of(weird, st.fixed_dictionaries({}, optional={
 def test_lookup_parsers_never_escape_or_accept_a_bad_fill(order_body, trades_body):
     try:
         state = orders.parse_open_order(order_body, KEY)
-        trades = orders.parse_trades(trades_body, KEY)
+        rows, cursor = orders.trades_page(trades_body, "test")
+        trades = orders.parse_trades(rows, {KEY.lower()})
         result = orders.lookup_result(KEY, state, trades, orders.trades_fee_rate(trades) or RATE)
+        assert cursor is None or isinstance(cursor, str)
     except BotError:
         return
     if isinstance(result, Accepted):
         f = result.fill
         assert f.shares > 0 and f.spent_usd > 0 and Decimal(0) < f.avg_price < Decimal(1) and f.fee_usd >= 0
+        assert not result.settled and all(t.status in orders.TRADE_STATUSES for t in result.trades)
     else:
         assert result is None or (isinstance(result, Rejected) and result.reason)
 

@@ -128,17 +128,17 @@ def test_lost_response_is_unknown_then_lookup_finds_it_and_a_resubmit_is_a_dupli
     fake.clob.fault("POST", r"^/order$", "after")  # the venue takes it; the answer is lost
     with pytest.raises(UnknownOutcome):
         venue.submit(order)
-    found = venue.lookup(order.key)
-    assert isinstance(found, Accepted) and found.fill.shares == trading.orders[0]["shares"]
-    again = venue.submit(order)  # the same bytes: the venue refuses a second copy
-    assert isinstance(again, Accepted) and again.fill == found.fill
+    found = venue.lookup(order)
+    assert isinstance(found, Accepted) and found.fill.shares == trading.orders[0]["shares"] and not found.settled
+    again = venue.submit(order)  # the same bytes: the venue refuses a second copy, which proves it holds the order
+    assert again == Rejected(order.key, "duplicate")
     assert len(trading.orders) == 1 and "DUPLICATED" in trading.refused[-1][1]
 
 
 def test_lookup_of_a_never_posted_key_is_none_then_submit_works(world):
     _, trading, _, venue, _ = world
     order = venue.prepare(intent_for(venue))
-    assert venue.lookup(order.key) is None
+    assert venue.lookup(order) is None
     assert isinstance(venue.submit(order), Accepted) and len(trading.orders) == 1
 
 
@@ -291,10 +291,14 @@ def test_no_secret_reaches_exception_text_payloads_or_reprs(world):
     order = venue.prepare(intent_for(venue))  # the given API key is refused; the SDK derives the real one
     texts.append(json.dumps(order.payload))
     trading.account(EOA).passphrase = "rotated"
-    for call in (lambda: venue.submit(order), lambda: venue.balance_usd(), lambda: venue.lookup(order.key)):
-        with pytest.raises(BotError) as caught:
-            call()
-        texts += [str(caught.value), repr(caught.value)]
+    with pytest.raises(BotError) as caught:  # a post refused for its key is never posted again with another
+        venue.submit(order)
+    texts += [str(caught.value), repr(caught.value)]
+    assert venue.balance_usd() > 0 and venue.lookup(order) is None  # a read derives the key again, once, and asks again
+    fake.clob.fault("GET", r"^/balance-allowance$", "status", status=401, count=2)
+    with pytest.raises(BotError) as caught:  # refused again after the new key: fatal
+        venue.balance_usd()
+    texts += [str(caught.value), repr(caught.value)]
     derived = venue.sdk().credentials
     for secret in (*given.secrets, KEY.removeprefix("0x"), derived.secret, "rotated"):
         assert all(secret not in text for text in texts), secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
@@ -275,9 +276,9 @@ def test_paper_lookup_after_a_restart_reads_the_ledger(paper):
     accepted = venue.submit(order)
     venue.ledger.close()
     again = PaperVenue(venue.public, venue.ledger.path, clock.now_ms)
-    assert again.lookup(order.key) == accepted
+    assert again.lookup(order) == accepted
     assert again.submit(order).reason == "duplicate"
-    assert again.lookup("0x" + "0" * 64) is None
+    assert again.lookup(dataclasses.replace(order, key="0x" + "0" * 64)) is None
     again.ledger.close()
 
 
@@ -289,7 +290,7 @@ def test_paper_drops_a_torn_last_ledger_line(paper):
     with open(venue.ledger.path, "ab") as f:
         f.write(b'{"key":"0xtorn","slug":"btc-up')
     reopened = PaperVenue(venue.public, venue.ledger.path, clock.now_ms)
-    assert reopened.lookup(order.key) == accepted and reopened.lookup("0xtorn") is None
+    assert reopened.lookup(order) == accepted and reopened.lookup(dataclasses.replace(order, key="0xtorn")) is None
     assert venue.ledger.path.read_bytes() == good
     reopened.ledger.close()
 

@@ -39,13 +39,19 @@ class FlatVenue:
         self.filled[order.key] = Accepted(order.key, order.key, fill)
         return self.filled[order.key]
 
-    def lookup(self, key):
-        return self.filled.get(key)
+    def lookup(self, order):
+        return self.filled.get(order.key)
+
+    def trades(self, order, order_id, known):
+        return ()
+
+    def position(self, order):
+        return None
 
     def resolution(self, market_slug):
         return self.official(market_slug)
 
-    def balance_usd(self):
+    def balance_usd(self, fresh=False):
         return None
 
     def redeem(self, market_slug):

@@ -3,12 +3,19 @@
 A simulated venue keeps its own durable order ledger, ``venue-orders.jsonl``, as a real exchange would,
 so crash tests can count orders on the venue's side: one JSON line per accepted order, fsynced BEFORE
 the venue answers; a torn last line is dropped on load (that order was never accepted).
+
+``Chain`` says how an accepted fill fares on chain. By default every fill is a position at once. With
+shares of failed and never-mined fills (``--sim``'s ``sim_failed_share``, ``sim_unmined_share``) each
+fill's fate is drawn from the seed and the order's key, recorded on its ledger line, and its one trade
+goes MATCHED -> MINED -> CONFIRMED, MATCHED -> RETRYING -> FAILED, or stays MATCHED, on the venue's clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,14 +25,49 @@ import orjson
 from fsm_bot import failpoints, matching
 from fsm_bot.codec import decode_as, encode
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Rejected, SignedOrder, SubmitResult
+from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Rejected, SignedOrder, SubmitResult, Trade
+
+
+@dataclass(frozen=True)
+class Chain:
+    seed: int = 0
+    failed_share: float = 0.0
+    unmined_share: float = 0.0
+    confirm_secs: float = 20.0
+
+    @property
+    def instant(self) -> bool:
+        return self.failed_share <= 0 and self.unmined_share <= 0
+
+    def fate(self, key: str) -> str:
+        u = random.Random(f"{self.seed}:{key}").random()
+        return "failed" if u < self.failed_share else "unmined" if u < self.failed_share + self.unmined_share \
+            else "confirmed"
+
+    def status(self, line: dict[str, Any], now_ms: int) -> str:
+        age_ms = now_ms - line["ts_ms"]
+        stage = 2 if age_ms >= self.confirm_secs * 1000 else 1 if age_ms >= self.confirm_secs * 1000 / 3 else 0
+        return _STATUSES[line["fate"]][stage]
+
+    def answer(self, line: dict[str, Any], now_ms: int) -> Accepted:
+        """The venue's answer about an accepted order, its trade as it stands at ``now_ms``."""
+        fill = decode_as(Fill, line["fill"])
+        if "fate" not in line:
+            return Accepted(key=line["key"], order_id=line["key"], fill=fill)
+        trade = Trade(trade_id=line["trade_id"], status=self.status(line, now_ms), shares=fill.shares,
+                      price=fill.avg_price)
+        return Accepted(key=line["key"], order_id=line["key"], fill=fill, trades=(trade,), settled=False)
+
+
+_STATUSES = {"confirmed": ("MATCHED", "MINED", "CONFIRMED"), "failed": ("MATCHED", "RETRYING", "FAILED"),
+             "unmined": ("MATCHED", "MATCHED", "MATCHED")}
 
 
 class OrderLedger:
     """The venue's durable record of accepted orders: one JSON line per order, keyed by ``key``."""
 
-    def __init__(self, path: Path, durable: bool = True) -> None:
-        self.path, self.durable = Path(path), durable
+    def __init__(self, path: Path, durable: bool = True, chain: Chain = Chain()) -> None:
+        self.path, self.durable, self.chain = Path(path), durable, chain
         self.orders: dict[str, dict[str, Any]] = {}
         self._load()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -76,15 +118,30 @@ class OrderLedger:
         if refusal is not None:
             return Rejected(key=order.key, reason=refusal)
         assert side is not None and got is not None
+        if not self.chain.instant:
+            extra |= {"fate": self.chain.fate(order.key), "trade_id": "trade-" + order.key[2:18]}
         line = entry(order, side, got, now_ms, **extra)
         self.append(line)
         if failpoints.hit("venue.accepted"):
             failpoints.crash()  # the crash tests: the venue holds the order, its answer never left
-        return accepted(line)
+        return self.chain.answer(line, now_ms)
 
-    def lookup(self, key: str) -> Accepted | None:
-        entry = self.orders.get(key)
-        return accepted(entry) if entry else None
+    def lookup(self, key: str, now_ms: int) -> Accepted | None:
+        line = self.orders.get(key)
+        return self.chain.answer(line, now_ms) if line else None
+
+    def trades(self, key: str, now_ms: int) -> tuple[Trade, ...]:
+        found = self.lookup(key, now_ms)
+        return found.trades if found else ()
+
+    def position(self, key: str, now_ms: int) -> Decimal:
+        """The shares the order left in the wallet: its fill once CONFIRMED, else none."""
+        found = self.lookup(key, now_ms)
+        if found is None:
+            return Decimal(0)
+        if found.settled:
+            return found.fill.shares
+        return sum((t.shares or Decimal(0) for t in found.trades if t.status == "CONFIRMED"), Decimal(0))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -118,5 +175,3 @@ def entry(order: SignedOrder, side: str, fill: Fill, ts_ms: int, **extra: str) -
             "order_type": intent.order_type, "fill": encode(fill), "ts_ms": ts_ms, **extra}
 
 
-def accepted(line: dict[str, Any]) -> Accepted:
-    return Accepted(key=line["key"], order_id=line["key"], fill=decode_as(Fill, line["fill"]))

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fsm_bot.adapters.ledger import OrderLedger, simulated_order
+from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
 from fsm_bot.errors import ConfigError
 from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
-                           SignedOrder, SubmitResult, slug, slug_start_ms, Clock)
+                           SignedOrder, SubmitResult, Trade, slug, slug_start_ms, Clock)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
 
@@ -186,11 +186,12 @@ class SimVenue:
     """Polymarket as the simulation sees it. Orders land in ``venue-orders.jsonl`` (fsynced), as on a real exchange."""
 
     def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path, seed: int, interval_minutes: int,
-                 fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True) -> None:
+                 fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True,
+                 chain: Chain = Chain()) -> None:
         self.feed, self.clock, self.seed = feed, clock, seed
         self.minutes, self.fee_rate, self.min_order_usd = interval_minutes, fee_rate, min_order_usd
         self.model = model
-        self.ledger = OrderLedger(ledger, durable)
+        self.ledger = OrderLedger(ledger, durable, chain)
         self._last_market: Market | None = None
 
     @property
@@ -230,15 +231,21 @@ class SimVenue:
         start_ms, _ = slug_start_ms(order.intent.slug)
         return self.ledger.fill(order, self.market(start_ms), self.clock.now_ms(), self.min_order_usd)
 
-    def lookup(self, key: str) -> Accepted | Rejected | None:
-        return self.ledger.lookup(key)
+    def lookup(self, order: SignedOrder) -> Accepted | Rejected | None:
+        return self.ledger.lookup(order.key, self.clock.now_ms())
+
+    def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
+        return self.ledger.trades(order.key, self.clock.now_ms())
+
+    def position(self, order: SignedOrder) -> Decimal | None:
+        return self.ledger.position(order.key, self.clock.now_ms())
 
     def resolution(self, market_slug: str) -> Outcome | None:
         start, minutes = slug_start_ms(market_slug)
         end = start + minutes * MINUTE_MS
         return self.feed.reference(start, end) if self.clock.now_ms() >= end else None
 
-    def balance_usd(self) -> Decimal | None:
+    def balance_usd(self, fresh: bool = False) -> Decimal | None:
         return None
 
     def redeem(self, market_slug: str) -> str | None:

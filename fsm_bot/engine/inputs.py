@@ -22,9 +22,9 @@ from fsm_bot.errors import BotError, DataError, Interrupted, TransientError
 from fsm_bot.logs import event
 from fsm_bot.machine import AWAIT_SETTLE, FETCH, HALTED, IDLE, PREDICT, RECORD, RISK, SIZE, SKIPPED, SUBMIT
 from fsm_bot.observed import FetchSeen, Failure, IdleSeen, Seen, SettleSeen, SizeSeen, SubmitSeen
-from fsm_bot.ports import Clock, Feed, Venue, slug
+from fsm_bot.ports import Clock, Feed, SignedOrder, Venue, slug
 from fsm_bot.session import Session
-from fsm_bot.steps import Sized, Step
+from fsm_bot.steps import Sized, Step, Submitted
 from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
 
 RESOLUTION_POLL_SECS = (30,)
@@ -61,11 +61,13 @@ class Ports:
             return None, Failure.of(exc)
 
     def quietly(self, call: Callable[[], Any], component: str) -> Any:
-        """The answer of a read whose failure only means "not known yet" (logged as a warning)."""
+        """The answer of a read whose failure only means "not known yet": logged (a warning for bad data or an
+        outage, an error for a refused key), and asked again later."""
         try:
             return call()
-        except (DataError, TransientError) as exc:
-            event(self.log, logging.WARNING, component, str(exc), interval=self.interval, error_code=exc.code)
+        except BotError as exc:
+            level = logging.WARNING if isinstance(exc, (DataError, TransientError)) else logging.ERROR
+            event(self.log, level, component, str(exc), interval=self.interval, error_code=exc.code)
             return None
 
     def official(self, s: Session, k: int) -> Any:
@@ -114,7 +116,10 @@ def _idle(p: Ports, s: Session, resumed: bool) -> tuple[int, IdleSeen]:
             p.quietly(lambda: p.venue.warm(start), "venue")
         p.sleep_until(start)
     now = p.clock.now_ms()
-    return now, IdleSeen(official=tuple((k, p.official(s, k)) for k in s.pending), resumed=resumed)
+    fills = tuple((f.interval, p.quietly(lambda f=f: p.venue.trades(f.order.signed(s.session, f.interval),
+                                                                   f.submitted.order_id, f.trades), "venue"))
+                  for f in s.following)
+    return now, IdleSeen(official=tuple((k, p.official(s, k)) for k in s.pending), fills=fills, resumed=resumed)
 
 
 def _fetch(p: Ports, s: Session, resumed: bool) -> tuple[int, FetchSeen]:
@@ -140,6 +145,11 @@ def _size(p: Ports, s: Session, resumed: bool) -> tuple[int, SizeSeen]:
     balance, failure = p.ask(p.venue.balance_usd, "venue", "skipped: collateral balance unavailable")
     seen = SizeSeen(balance_usd=balance, balance_failure=failure, resumed=resumed)
     draft = size.run(s, now, seen)
+    if size.short_of_balance(draft):  # the venue's cached balance may count matched orders: re-read it fresh
+        balance, failure = p.ask(lambda: p.venue.balance_usd(fresh=True), "venue",
+                                 "skipped: collateral balance unavailable")
+        seen = SizeSeen(balance_usd=balance, balance_failure=failure, resumed=resumed)
+        draft = size.run(s, now, seen)
     if isinstance(draft, Sized):
         intent = size.order_intent(s, draft)
         prepared, failure = p.ask(lambda: p.venue.prepare(intent), "venue", "skipped: the order could not be prepared")
@@ -152,8 +162,7 @@ def _submit(p: Ports, s: Session, resumed: bool) -> tuple[int, SubmitSeen]:
     order = s.current.sized.order.signed(s.session, s.interval)
     now = p.clock.now_ms()
     if submit.must_ask(s, resumed):
-        found, failure = p.ask(lambda: p.venue.lookup(order.key), "venue", f"lookup of {order.key} failed",
-                               logging.WARNING)
+        found, failure = p.ask(lambda: p.venue.lookup(order), "venue", f"lookup of {order.key} failed")
         if failure is not None or found is not None:
             return now, SubmitSeen(answer=found, lookup_failure=failure, resumed=resumed)
     if not submit.may_send(s, now):
@@ -164,11 +173,27 @@ def _submit(p: Ports, s: Session, resumed: bool) -> tuple[int, SubmitSeen]:
 
 def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]:
     start, end = s.interval_start(s.interval), s.interval_end(s.interval)
-    p.sleep_until(end)
+    following = await_settle.following(s)
+    if not following:
+        p.sleep_until(end)
     now = p.clock.now_ms()
-    reference = p.quietly(lambda: p.feed.reference(start, end), "feed")
-    official = None if reference else p.official(s, s.interval)
-    return now, SettleSeen(reference=reference, official=official, resumed=resumed)
+    trades = position = reference = official = None
+    if following:
+        order, submitted = _held_order(s)
+        trades = p.quietly(lambda: p.venue.trades(order, submitted.order_id, s.current.trades), "venue")
+        if await_settle.needs_position(s, now):
+            position = p.quietly(lambda: p.venue.position(order), "venue")
+    if now >= end:
+        reference = p.quietly(lambda: p.feed.reference(start, end), "feed")
+        official = None if reference else p.official(s, s.interval)
+    return now, SettleSeen(reference=reference, official=official, trades=trades, position=position,
+                           resumed=resumed)
+
+
+def _held_order(s: Session) -> tuple[SignedOrder, Submitted]:
+    c = s.current
+    assert c.sized is not None and c.sized.order is not None and c.submitted is not None
+    return c.sized.order.signed(s.session, s.interval), c.submitted
 
 
 STAGES: dict[str, Stage] = {

@@ -73,7 +73,9 @@ class Fault:
     kind: ``status`` (reply ``status`` with ``headers``, e.g. 503, or 429 with Retry-After),
     ``hang`` (say nothing for ``secs`` wall seconds, then close), ``drop`` (close the connection
     without a reply), ``after`` (run the handler -- the request takes effect -- then close without
-    replying: a response lost after the server accepted), ``raw`` (reply ``body`` bytes as is).
+    replying: a response lost after the server accepted), ``slow`` (run the handler -- the request
+    takes effect -- then sleep ``secs`` wall seconds before sending its reply: a late answer, e.g.
+    one that arrives after the client's timeout), ``raw`` (reply ``body`` bytes as is).
     """
 
     method: str
@@ -169,6 +171,8 @@ class JsonServer:
         if fault is not None and fault.kind == "raw":
             return self._send(h, req, Reply(200, raw=fault.body))
         reply = self._dispatch(req)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.secs)
         if fault is not None and fault.kind == "after":
             self._record(req, -1)
             h.close_connection = True

@@ -4,9 +4,9 @@
 create/derive verifying the ``ClobAuth`` EIP-712 signature; L2 HMAC checked on every private
 route), ``POST /order``, ``/data/order/{id}``, ``/data/trades``, ``/balance-allowance`` (and
 ``/update``), the public ``/ok``, ``/markets-by-token`` and ``/clob-markets`` the SDK reads before it
-signs; Gamma's ``/markets/keyset?condition_ids=`` (the SDK's redeem reads it); and three servers of its own: a relayer (wallet ``/deployed``, nonce params,
-``/submit`` and transaction status for the gasless redeem), a Data API (``/positions``) and a
-JSON-RPC node (``eth_getBlockByNumber``).
+signs; Gamma's ``/markets/keyset?condition_ids=`` (the SDK's redeem reads it); and three servers of its
+own: a relayer (wallet ``/deployed``, nonce params, ``/submit`` and transaction status for the gasless
+redeem), a Data API (``/positions``) and a JSON-RPC node (``eth_getBlockByNumber``).
 
 ``POST /order`` checks a V2 order the way the venue would, independently of the SDK's helpers:
 the order struct's EIP-712 hash under the exchange domain ("Polymarket CTF Exchange", "2", 137,
@@ -18,6 +18,26 @@ taken from the SDK) the deposit wallet that is the order's maker; type 0 recover
 the order hash. Then decimals, the $1 minimum, a closed market, balance and allowance, a duplicate
 hash, and a FOK/FAK fill with ``matching.market_buy`` against the fake market's asks, consumed
 under ``fake.lock``. Refusals use the real shape: HTTP 400 ``{"error": "<venue message>"}``.
+
+**Settlement, as the real venue since V2** (all on the fake clock, computed lazily by ``settle(t)``
+at the start of every handler; no threads). An accepted order makes one trade, ``MATCHED``; its
+*fate* decides the rest: ``confirmed`` (default) is ``MINED`` ``mine_secs`` after the match (a
+``transaction_hash`` appears) and ``CONFIRMED`` at ``confirm_secs``; ``failed`` is ``RETRYING`` then
+``FAILED`` (listed, nothing moves); ``ghost`` stays ``MATCHED`` forever. Only at ``CONFIRMED`` does the
+wallet's on-chain collateral fall by spent + fee and the position appear (once). ``/balance-allowance``
+answers the CLOB's cached balance: on-chain minus what matched trades still reserve. A trade reserves
+from its match until ``CONFIRMED``; a failed or ghost trade's reservation sticks (``stale_reservations``)
+until ``GET /balance-allowance/update`` clears every reservation at least ``confirm_secs`` old, like the
+venue's "sum of matched orders" refusing BUYs it should take.
+
+**Faults** (each for the next ``count`` occurrences): ``fate(kind)`` for upcoming accepted orders;
+``lock_balance()`` refuses ``POST /order`` with ``BALANCE_MSG`` until ``/balance-allowance/update``;
+``empty_pages()`` answers a ``/data/trades`` first page with no rows and a cursor back to it;
+``hide_trades(secs)`` keeps trades matched from now on out of ``/data/trades`` for ``secs`` after their
+match; ``wrong_order_id()`` replies an ``orderID`` that is not the order's hash. ``/data/trades`` filters
+``id`` (a trade id or the taker order hash), ``market``, ``asset_id``, ``maker_address``, ``after`` and
+``before`` and pages ``page_size`` rows by ``next_cursor`` (base64 offsets, ``MA==`` .. ``LTE=``).
+Transport faults (``slow``, ``after``, ``status``...) are ``fake.clob.fault(...)`` (``base.Fault``).
 """
 
 from __future__ import annotations
@@ -28,6 +48,8 @@ import hmac
 import itertools
 import secrets
 import threading
+import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -59,6 +81,12 @@ BALANCE_MSG = "not enough balance / allowance"
 DUPLICATE_MSG = "INVALID_ORDER_DUPLICATED: Same order has already been placed, can't be placed again"
 AMOUNT_DP = {Decimal("0.1"): (2, 3), Decimal("0.01"): (2, 4), Decimal("0.001"): (2, 5), Decimal("0.0001"): (2, 6)}
 MAX_ALLOWANCE = str(2**256 - 1)
+FIRST_CURSOR, END_CURSOR = "MA==", "LTE="  # base64 of "0" and of "-1"
+LIFECYCLES = {  # fate -> status at the match, from mine_secs, from confirm_secs
+    "confirmed": ("MATCHED", "MINED", "CONFIRMED"),
+    "failed": ("MATCHED", "RETRYING", "FAILED"),
+    "ghost": ("MATCHED", "MATCHED", "MATCHED"),
+}
 
 
 class Refused(Exception):
@@ -84,6 +112,32 @@ class Account_:
 
 
 @dataclass
+class Trade:
+    """One trade's bookkeeping; ``row`` is the ``/data/trades`` row, kept current by ``settle``."""
+
+    row: dict[str, Any]
+    acct: Account_
+    fate: str
+    stages_ms: tuple[int, int, int]  # fake ms of the match, of mine_secs and of confirm_secs after it
+    visible_ms: int  # from when /data/trades shows it
+    cost_units: int  # spent + fee, 6-dp
+    shares: Decimal
+    reserved: bool = True  # counted against the CLOB's cached balance
+    applied: bool = False  # the on-chain effects (collateral out, shares in) are done
+
+    def status_at(self, now_ms: int) -> tuple[str, int]:
+        """(status, fake ms when it took that status) at ``now_ms``."""
+        statuses = LIFECYCLES[self.fate]
+        stage = sum(1 for ms in self.stages_ms[1:] if now_ms >= ms)
+        first = statuses.index(statuses[stage])
+        return statuses[stage], self.stages_ms[first]
+
+    def releasable(self, now_ms: int) -> bool:
+        """Final, or as old as a final trade would be: what ``/balance-allowance/update`` lets go."""
+        return now_ms >= self.stages_ms[2]
+
+
+@dataclass
 class FakeTrading:
     fake: Any
     time: FakeTime
@@ -98,6 +152,52 @@ class FakeTrading:
     redeems: list[dict[str, Any]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (order hash or "", message)
     accept_unknown_signers: bool = True
+    mine_secs: float = 2.0  # MATCHED -> MINED (or RETRYING), fake seconds after the match
+    confirm_secs: float = 6.0  # -> CONFIRMED (or FAILED)
+    stale_reservations: bool = True  # failed/ghost reservations stick until /balance-allowance/update
+    page_size: int = 100  # /data/trades rows per page
+    balance_updates: int = 0  # GET /balance-allowance/update calls
+    ledger: list[Trade] = field(default_factory=list)  # t.trades' bookkeeping, same order
+    fates_queued: list[str] = field(default_factory=list)  # the fates of the next accepted orders
+    balance_locks: int = 0  # POST /order refused with BALANCE_MSG until an update
+    empty_pages_left: int = 0
+    hide_secs: float = 0.0
+    wrong_ids_left: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)  # one handler at a time
+
+    # -- faults -----------------------------------------------------------------------------------------
+    def fate(self, kind: str, count: int = 1) -> None:
+        """The next ``count`` accepted orders (after those already given a fate) settle as ``kind``."""
+        assert kind in LIFECYCLES, f"unknown fate {kind!r}; one of {tuple(LIFECYCLES)}"
+        with self.lock:
+            self.fates_queued += [kind] * count
+
+    def lock_balance(self, count: int = 1) -> None:
+        """Refuse the next ``count`` ``POST /order`` with ``BALANCE_MSG``, until ``/balance-allowance/update``."""
+        self._arm(balance_locks=count)
+
+    def empty_pages(self, count: int = 1) -> None:
+        """The next ``count`` non-empty first pages of ``/data/trades`` come back empty, pointing at themselves."""
+        self._arm(empty_pages_left=count)
+
+    def hide_trades(self, secs: float) -> None:
+        """Trades matched from now on show in ``/data/trades`` only ``secs`` after their match (0: at once)."""
+        self._arm(hide_secs=secs)
+
+    def wrong_order_id(self, count: int = 1) -> None:
+        """The next ``count`` accepted orders' replies carry an ``orderID`` that is not the order's hash."""
+        self._arm(wrong_ids_left=count)
+
+    def _arm(self, **counters: Any) -> None:
+        with self.lock:
+            for name, value in counters.items():
+                setattr(self, name, value)
+
+    def trade_status(self, key: str) -> str:
+        """The current status of the trade of the order whose hash is ``key``."""
+        with self.lock:
+            settle(self)
+            return next(x.row["status"] for x in self.ledger if x.row["taker_order_id"] == key)
 
     def urls(self) -> dict[str, str]:
         return {"relayer_url": self.relayer.url, "data_api_url": self.data_api.url, "rpc_url": self.rpc.url}
@@ -135,49 +235,83 @@ class FakeTrading:
         return next((a for a in self.accounts.values() if a.wallet.lower() == wallet.lower()), None)
 
     def balance_of(self, signer: str) -> Decimal:
+        """The wallet's on-chain collateral (CONFIRMED trades paid, redeems received)."""
         acct = self.account(signer)
         return Decimal(acct.balance_units) / UNITS if acct else Decimal(0)
 
+    def cached_units(self, acct: Account_) -> int:
+        """What the CLOB believes ``acct`` may spend: on-chain collateral minus its trades' reservations."""
+        with self.lock:
+            return acct.balance_units - sum(x.cost_units for x in self.ledger if x.acct is acct and x.reserved)
+
+
+def settle(t: FakeTrading) -> None:
+    """Bring every trade to its status now: apply a CONFIRMED trade's on-chain effects exactly once, and
+    drop the reservations the venue lets go by itself."""
+    with t.lock:
+        now = t.time.now_ms()
+        for trade in t.ledger:
+            _advance(t, trade, now)
+
+
+def _advance(t: FakeTrading, trade: Trade, now_ms: int) -> None:
+    status, since_ms = trade.status_at(now_ms)
+    if status != trade.row["status"]:
+        mined = status in ("MINED", "CONFIRMED")
+        trade.row.update(status=status, last_update=str(since_ms // 1000),
+                         transaction_hash="0x" + keccak(trade.row["id"].encode()).hex() if mined else None)
+    if status == "CONFIRMED" and not trade.applied:
+        token = trade.row["asset_id"]
+        trade.acct.balance_units -= trade.cost_units
+        trade.acct.positions[token] = trade.acct.positions.get(token, Decimal(0)) + trade.shares
+        trade.applied, trade.reserved = True, False
+    elif not t.stale_reservations and trade.releasable(now_ms):
+        trade.reserved = False
+
 
 def install_trading(fake: Any, time: FakeTime, *, balance_usd: Decimal = Decimal("1000"),
-                    allowance: bool = True) -> FakeTrading:
-    """Add the trading routes to ``fake.clob`` and start the relayer, Data API and RPC fakes."""
-    t = FakeTrading(fake=fake, time=time, balance_usd=balance_usd, allowance=allowance)
+                    allowance: bool = True, **settings: Any) -> FakeTrading:
+    """Add the trading routes to ``fake.clob`` and start the relayer, Data API and RPC fakes.
+    ``settings`` are ``FakeTrading`` fields (``mine_secs``, ``confirm_secs``, ``stale_reservations``, ``page_size``)."""
+    t = FakeTrading(fake=fake, time=time, balance_usd=balance_usd, allowance=allowance, **settings)
     _clob_routes(t)
     _gamma_routes(t)
     _relayer_routes(t)
-    t.data_api.route("GET", "/positions", lambda r: _positions(t, r))
+    _routes(t, t.data_api, [("GET", "/positions", lambda r: _positions(t, r))])
     t.rpc.route("POST", "/.*", _rpc)
     return t.start()
 
 
-def _routes(server: JsonServer, table: list[tuple[str, str, Any]]) -> None:
+def _routes(t: FakeTrading, server: JsonServer, table: list[tuple[str, str, Any]]) -> None:
     for method, pattern, handler in table:
-        server.route(method, pattern, handler)
+        server.route(method, pattern, _guard(t, handler))
 
 
-def _guard(handler: Any) -> Any:
+def _guard(t: FakeTrading, handler: Any) -> Any:
+    """One request at a time, trades settled to now first; a ``Refused`` in the venue's shape."""
     def run(req: Request) -> Reply:
-        try:
-            return handler(req)
-        except Refused as exc:
-            return Reply(exc.status, {"error": str(exc)})
+        with t.lock:
+            settle(t)
+            try:
+                return handler(req)
+            except Refused as exc:
+                return Reply(exc.status, {"error": str(exc)})
     return run
 
 
 def _clob_routes(t: FakeTrading) -> None:
-    _routes(t.fake.clob, [
+    _routes(t, t.fake.clob, [
         ("GET", "/ok", lambda r: Reply(200, "OK")),
-        ("POST", "/auth/api-key", _guard(lambda r: _create_key(t, r))),
-        ("GET", "/auth/derive-api-key", _guard(lambda r: _derive_key(t, r))),
-        ("GET", "/auth/api-keys", _guard(lambda r: Reply(200, {"apiKeys": [_l2(t, r).api_key]}))),
-        ("POST", "/order", _guard(lambda r: _post_order(t, r))),
-        ("GET", "/data/order/(?P<id>[^/]+)", _guard(lambda r: _get_order(t, r))),
-        ("GET", "/data/trades", _guard(lambda r: _get_trades(t, r))),
-        ("GET", "/balance-allowance", _guard(lambda r: _balance(t, r))),
-        ("GET", "/balance-allowance/update", _guard(lambda r: (_l2(t, r), Reply(200, ""))[1])),
-        ("GET", "/markets-by-token/(?P<token>[0-9]+)", _guard(lambda r: _by_token(t, r))),
-        ("GET", "/clob-markets/(?P<cid>0x[0-9a-fA-F]+)", _guard(lambda r: _clob_market(t, r))),
+        ("POST", "/auth/api-key", lambda r: _create_key(t, r)),
+        ("GET", "/auth/derive-api-key", lambda r: _derive_key(t, r)),
+        ("GET", "/auth/api-keys", lambda r: Reply(200, {"apiKeys": [_l2(t, r).api_key]})),
+        ("POST", "/order", lambda r: _post_order(t, r)),
+        ("GET", "/data/order/(?P<id>[^/]+)", lambda r: _get_order(t, r)),
+        ("GET", "/data/trades", lambda r: _get_trades(t, r)),
+        ("GET", "/balance-allowance", lambda r: _balance(t, r)),
+        ("GET", "/balance-allowance/update", lambda r: _update(t, r)),
+        ("GET", "/markets-by-token/(?P<token>[0-9]+)", lambda r: _by_token(t, r)),
+        ("GET", "/clob-markets/(?P<cid>0x[0-9a-fA-F]+)", lambda r: _clob_market(t, r)),
     ])
 
 
@@ -241,12 +375,24 @@ def _l2(t: FakeTrading, req: Request) -> Account_:
     if acct is None or h.get("POLY_PASSPHRASE") != acct.passphrase or \
             h.get("POLY_ADDRESS", "").lower() != acct.signer.lower():
         raise Refused("Unauthorized/Invalid api key", 401)
-    message = f"{h.get('POLY_TIMESTAMP', '')}{req.method}{req.path}".encode() + req.body
-    secret = base64.urlsafe_b64decode(acct.secret + "=" * (-len(acct.secret) % 4))
-    expected = base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
+    expected = l2_signature(acct, h.get("POLY_TIMESTAMP", ""), req.method, req.path, req.body)
     if not hmac.compare_digest(expected, h.get("POLY_SIGNATURE", "")):
         raise Refused("Unauthorized/Invalid api key", 401)
     return acct
+
+
+def l2_signature(acct: Account_, ts: str, method: str, path: str, body: bytes = b"") -> str:
+    """The L2 HMAC: urlsafe base64 of HMAC-SHA256(secret, ts + method + path + body)."""
+    secret = base64.urlsafe_b64decode(acct.secret + "=" * (-len(acct.secret) % 4))
+    message = f"{ts}{method}{path}".encode() + body
+    return base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
+
+
+def l2_headers(acct: Account_, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    """The headers a client of ``acct`` sends on a private route (for tests that speak HTTP themselves)."""
+    ts = str(int(_time.time()))
+    return {"POLY_ADDRESS": acct.signer, "POLY_API_KEY": acct.api_key, "POLY_PASSPHRASE": acct.passphrase,
+            "POLY_TIMESTAMP": ts, "POLY_SIGNATURE": l2_signature(acct, ts, method, path, body)}
 
 
 # -- the order's hash and signature, recomputed -------------------------------------------------------------
@@ -344,7 +490,7 @@ def _place(t: FakeTrading, acct: Account_, key: str, o: dict[str, Any], market: 
                      Decimal(maker) / Decimal(taker), market.fee_rate, order_type)
     if got is None:
         raise Refused(FOK_MSG if order_type == "FOK" else FAK_MSG)
-    if not acct.allowance or (got.spent_usd + got.fee_usd) * UNITS > acct.balance_units:
+    if _take(t, "balance_locks") or not acct.allowance or (got.spent_usd + got.fee_usd) * UNITS > t.cached_units(acct):
         raise Refused(BALANCE_MSG)
     _consume(market, str(o["tokenId"]), Decimal(maker) / UNITS, Decimal(maker) / Decimal(taker))
     return _record(t, acct, key, o, market, got)
@@ -379,18 +525,33 @@ def _consume(market: Any, token: str, amount_usd: Decimal, limit: Decimal) -> No
 _ids = itertools.count(1)
 
 
+def _take(t: FakeTrading, counter: str) -> bool:
+    """Use up one of a fault's remaining ``count``: True when there was one left."""
+    left = getattr(t, counter)
+    if left > 0:
+        setattr(t, counter, left - 1)
+    return left > 0
+
+
 def _record(t: FakeTrading, acct: Account_, key: str, o: dict[str, Any], market: Any, got: Any) -> Reply:
-    token, trade_id = str(o["tokenId"]), f"trade-{next(_ids)}"
-    acct.balance_units -= int((got.spent_usd + got.fee_usd) * UNITS)
-    acct.positions[token] = acct.positions.get(token, Decimal(0)) + got.shares
+    """The accepted order, its one MATCHED trade (nothing moves on chain yet) and the venue's reply."""
+    token, trade_id, now = str(o["tokenId"]), f"trade-{next(_ids)}", t.time.now_ms()
+    fate = t.fates_queued.pop(0) if t.fates_queued else "confirmed"
+    replied = key[:-1] + ("1" if key[-1] == "0" else "0") if _take(t, "wrong_ids_left") else key
     t.orders.append({"hash": key, "token": token, "slug": market.slug, "maker_amount": int(o["makerAmount"]),
                      "taker_amount": int(o["takerAmount"]), "spent_usd": got.spent_usd, "shares": got.shares,
-                     "fee_usd": got.fee_usd, "wallet": acct.wallet})
-    t.trades.append({"id": trade_id, "taker_order_id": key, "market": market.condition_id, "asset_id": token,
-                     "side": "BUY", "size": str(got.shares), "price": str(got.spent_usd / got.shares),
-                     "fee_rate_bps": str(market.fee_rate * 10_000), "status": "MATCHED", "trader_side": "TAKER",
-                     "maker_address": acct.wallet, "match_time": str(t.time.now_ms() // 1000), "maker_orders": []})
-    return Reply(200, {"success": True, "errorMsg": "", "orderID": key, "status": "matched",
+                     "fee_usd": got.fee_usd, "wallet": acct.wallet, "fate": fate, "trade_id": trade_id,
+                     "order_id_replied": replied})
+    row = {"id": trade_id, "taker_order_id": key, "market": market.condition_id, "asset_id": token, "side": "BUY",
+           "size": str(got.shares), "price": str(got.spent_usd / got.shares),
+           "fee_rate_bps": str(market.fee_rate * 10_000), "status": "MATCHED", "trader_side": "TAKER",
+           "maker_address": acct.wallet, "match_time": str(now // 1000), "last_update": str(now // 1000),
+           "transaction_hash": None, "maker_orders": []}
+    t.trades.append(row)
+    t.ledger.append(Trade(row=row, acct=acct, fate=fate, visible_ms=now + int(t.hide_secs * 1000),
+                          stages_ms=(now, now + int(t.mine_secs * 1000), now + int(t.confirm_secs * 1000)),
+                          cost_units=int((got.spent_usd + got.fee_usd) * UNITS), shares=got.shares))
+    return Reply(200, {"success": True, "errorMsg": "", "orderID": replied, "status": "matched",
                        "makingAmount": str(got.spent_usd), "takingAmount": str(got.shares),
                        "tradeIDs": [trade_id], "transactionsHashes": []})
 
@@ -402,26 +563,76 @@ def _get_order(t: FakeTrading, req: Request) -> Reply:
     return Reply(200, None)
 
 
+def _secs(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Refused(f"invalid unix time {value[:40]!r}") from None
+
+
+TRADE_FILTERS: dict[str, Callable[[dict[str, Any], str], bool]] = {  # query param -> does a row pass
+    "id": lambda x, v: v in (x["id"], x["taker_order_id"]),
+    "market": lambda x, v: x["market"].lower() == v.lower(),
+    "asset_id": lambda x, v: x["asset_id"] == v,
+    "maker_address": lambda x, v: x["maker_address"].lower() == v.lower(),
+    "after": lambda x, v: int(x["match_time"]) >= _secs(v),
+    "before": lambda x, v: int(x["match_time"]) < _secs(v),
+}
+
+
 def _get_trades(t: FakeTrading, req: Request) -> Reply:
-    acct = _l2(t, req)
-    q = req.query
-    rows = [x for x in t.trades if x["maker_address"].lower() == acct.wallet.lower()]
-    if "id" in q:
-        rows = [x for x in rows if q["id"] in (x["id"], x["taker_order_id"])]
-    if "maker_address" in q:
-        rows = [x for x in rows if x["maker_address"].lower() == q["maker_address"].lower()]
-    if "after" in q:
-        rows = [x for x in rows if int(x["match_time"]) >= int(q["after"])]
-    return Reply(200, {"data": rows, "next_cursor": "LTE=", "limit": 100, "count": len(rows)})
+    """The account's visible trades passing every filter given, one page of them."""
+    acct, now = _l2(t, req), t.time.now_ms()
+    rows = [x.row for x in t.ledger if x.acct is acct and x.visible_ms <= now]
+    for name, keep in TRADE_FILTERS.items():
+        if name in req.query:
+            rows = [x for x in rows if keep(x, req.query[name])]
+    return Reply(200, _page(t, rows, req.query.get("next_cursor")))
+
+
+def _page(t: FakeTrading, rows: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
+    offset = _offset(cursor)
+    offset = len(rows) if offset < 0 else offset
+    if offset == 0 and rows and _take(t, "empty_pages_left"):
+        page, after = [], FIRST_CURSOR  # a hiccup: nothing here, and a cursor back to the real first page
+    else:
+        page = rows[offset:offset + t.page_size]
+        end = offset + len(page)
+        after = base64.b64encode(str(end).encode()).decode() if end < len(rows) else END_CURSOR
+    return {"data": [dict(x) for x in page], "next_cursor": after, "limit": t.page_size, "count": len(page)}
+
+
+def _offset(cursor: str | None) -> int:
+    """The row offset a ``next_cursor`` stands for (base64 of a decimal; -1, ``LTE=``, is past the end)."""
+    try:
+        offset = int(base64.b64decode(cursor or FIRST_CURSOR, validate=True).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Refused("invalid next_cursor") from None
+    if offset < -1:
+        raise Refused("invalid next_cursor")
+    return offset
 
 
 def _balance(t: FakeTrading, req: Request) -> Reply:
+    """The CLOB's cached collateral: on-chain minus the reservations of matched trades."""
     acct = _l2(t, req)
     if req.query.get("asset_type") != "COLLATERAL":
         raise Refused("this fake serves COLLATERAL balances only")
     allowances = {EXCHANGE: MAX_ALLOWANCE if acct.allowance else "0",
                   PRODUCTION_CONFIG.neg_risk_exchange: MAX_ALLOWANCE if acct.allowance else "0"}
-    return Reply(200, {"balance": str(acct.balance_units), "allowances": allowances})
+    return Reply(200, {"balance": str(t.cached_units(acct)), "allowances": allowances})
+
+
+def _update(t: FakeTrading, req: Request) -> Reply:
+    """``/balance-allowance/update``: re-read the chain, which frees every reservation at least
+    ``confirm_secs`` old (stale ones of failed and ghost trades too) and lifts ``lock_balance``."""
+    acct, now = _l2(t, req), t.time.now_ms()
+    t.balance_updates += 1
+    t.balance_locks = 0
+    for trade in t.ledger:
+        if trade.acct is acct and trade.releasable(now):
+            trade.reserved = False
+    return Reply(200, "")
 
 
 def _by_token(t: FakeTrading, req: Request) -> Reply:
@@ -471,11 +682,11 @@ def _resolved(t: FakeTrading, m: Any) -> bool:
 
 # -- the relayer, the Data API and the RPC node ------------------------------------------------------------------
 def _relayer_routes(t: FakeTrading) -> None:
-    _routes(t.relayer, [
+    _routes(t, t.relayer, [
         ("GET", "/deployed", lambda r: Reply(200, {"deployed": t.by_wallet(r.query.get("address", "")) is not None})),
         ("GET", "/v1/account/transactions/params", lambda r: Reply(200, {"address": r.query.get("address"),
                                                                          "nonce": str(len(t.redeems))})),
-        ("POST", "/submit", _guard(lambda r: _submit(t, r))),
+        ("POST", "/submit", lambda r: _submit(t, r)),
         ("GET", "/v1/account/transactions/(?P<id>[^/]+)", lambda r: _transaction(t, r)),
     ])
 
@@ -533,6 +744,5 @@ def _positions(t: FakeTrading, req: Request) -> Reply:
 def _rpc(req: Request) -> Reply:
     call = req.json()
     if call.get("method") == "eth_getBlockByNumber":
-        import time as _time
         return Reply(200, {"jsonrpc": "2.0", "id": call.get("id"), "result": {"timestamp": hex(int(_time.time()))}})
     return Reply(200, {"jsonrpc": "2.0", "id": call.get("id"), "error": {"code": -32601, "message": "not served"}})

@@ -48,9 +48,10 @@ class ClobAccount:
             self._client = self._sign_in()
         return self._client
 
-    def _sign_in(self) -> SecureClient:
+    def _sign_in(self, derive: bool = False) -> SecureClient:
         c = self.creds
-        given = ApiKeyCreds(key=c.api_key, secret=c.api_secret, passphrase=c.api_passphrase) if c.api_key else None
+        given = ApiKeyCreds(key=c.api_key, secret=c.api_secret, passphrase=c.api_passphrase) \
+            if c.api_key and not derive else None
         relayer = (RelayerApiKey(key=c.relayer_api_key, address=c.relayer_address)
                    if c.relayer_api_key and c.relayer_address else None)
         try:
@@ -88,11 +89,27 @@ class ClobAccount:
                 "POLY_SIGNATURE": signature, "POLY_TIMESTAMP": str(ts)}
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """An authenticated CLOB read, retried by ``Http``; 401/403 halt."""
+        """An authenticated CLOB read, retried by ``Http``. A refused key (401/403) is derived again from the
+        private key once and the read asked again; refused again, it is a ``FatalError``."""
+        try:
+            return self._get(path, params)
+        except FatalError as exc:
+            if exc.code != "unauthorized":
+                raise
+            self.rederive()
+            return self._get(path, params)
+
+    def _get(self, path: str, params: dict[str, Any] | None) -> Any:
         try:
             return self.clob.get(path, params, headers=self.l2("GET", path))
         except DataError as exc:
             raise errors.from_http(exc) from None
+
+    def rederive(self) -> None:
+        """Sign in again, the CLOB API credentials derived afresh from the private key."""
+        if self._client is not None:
+            self._client.close()
+        self._client = self._sign_in(derive=True)
 
     def collateral_params(self) -> dict[str, Any]:
         return {"asset_type": "COLLATERAL", "signature_type": signature_type_for(self.sdk().wallet_type)}

@@ -22,24 +22,30 @@ types leave this module; no secret reaches an exception, a log line, the journal
 from __future__ import annotations
 
 import dataclasses
+import logging
 from decimal import Decimal
 from typing import Callable
 
 from polymarket import SecureClient
+from polymarket._internal.actions.orders.context import resolve_order_exchange_address
 from polymarket._internal.environment import PRODUCTION_CONFIG, create_environment
+from polymarket._internal.protocol import is_v2_position_id
 
 from fsm_bot import failpoints
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.adapters.polymarket import errors, orders
 from fsm_bot.adapters.polymarket.account import ClobAccount
 from fsm_bot.adapters.polymarket.credentials import Credentials
+from fsm_bot.adapters.polymarket.lookups import OrderLookups
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
-from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
+from fsm_bot.errors import BotError, DataError, FatalError
 from fsm_bot.money import ZERO, dollars
-from fsm_bot.ports import Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, slug
+from fsm_bot.ports import (Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, Trade,
+                           slug)
 
-TRADES_LOOKBACK_MS = 24 * 3600 * 1000
+BALANCE_REASONS = frozenset({"insufficient_balance", "insufficient_allowance"})
+log = logging.getLogger("fsm_bot.venue")
 
 
 class PreflightFailed(FatalError):
@@ -64,7 +70,9 @@ class PolymarketVenue:
         config = dataclasses.replace(PRODUCTION_CONFIG, clob_url=clob_url, gamma_url=gamma_url, relayer_url=relayer_url,
                                      data_url=data_api_url, rpc_url=rpc_url, relayer_poll_frequency_ms=relayer_poll_ms)
         self.account = ClobAccount(creds, self.clob, create_environment(name="fsm-bot", config=config), now_ms)
-        self.exchange = config.standard_exchange
+        self.config, self.exchange = config, config.standard_exchange
+        self.lookups = OrderLookups(self.account, self.data, public)
+        self._balance_refusals = 0
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
 
     @classmethod
@@ -109,25 +117,38 @@ class PolymarketVenue:
         return self.public.resolution(market_slug)
 
     def prepare(self, intent: OrderIntent) -> SignedOrder:
-        """Sign a FOK/FAK market BUY of ``amount_usd`` no dearer than ``limit_price`` (on the market's tick)."""
+        """Sign a FOK/FAK market BUY of ``amount_usd`` no dearer than ``limit_price`` (on the market's tick),
+        keyed by its hash under the exchange the SDK signs it for (standard or neg-risk)."""
         info = self.public.info(intent.slug)
         if intent.token_id not in (info.up_token, info.down_token):
             raise DataError(f"order token {intent.token_id} is not a token of {intent.slug}", code="market_mismatch")
         amount = dollars(intent.amount_usd)
         if amount < self.min_order_usd:
             raise DataError(f"order amount ${amount} is below the ${self.min_order_usd} minimum", code="below_min_order")
+        exchange = self._exchange(intent.token_id, intent.slug)
         cap = orders.on_tick(intent.limit_price, info.tick)
         client = self.sdk()
         with errors.sdk_errors(f"sign the order for {intent.slug}", self.secrets):
             signed = client.create_market_order(token_id=intent.token_id, side="BUY", amount=str(amount),
                                                 max_price=str(cap), order_type=intent.order_type)
         payload = orders.wire_body(signed, client.credentials.key)
-        key = orders.order_hash(payload, exchange=self.exchange)
+        key = orders.order_hash(payload, exchange=exchange)
         self._fee_rates[key] = self._fee_rate(intent.slug)
         return SignedOrder(key=key, intent=intent, payload=payload)
 
+    def _exchange(self, token_id: str, market_slug: str) -> str:
+        """The exchange whose EIP-712 domain the SDK signs this token's orders under, as the SDK decides it from
+        the market's metadata; a protocol-v2 position (another struct and domain, version "3") is refused."""
+        if is_v2_position_id(token_id):
+            raise DataError(f"{market_slug}: a protocol-v2 market (position ids, exchange v3) is not supported",
+                            code="unsupported_market")
+        client = self.sdk()
+        with errors.sdk_errors("read the market's order metadata", self.secrets):
+            meta = client._ctx.order_metadata.resolve_market(client._ctx, token_id=token_id)
+        return str(resolve_order_exchange_address(self.config, asset_id=token_id, neg_risk=bool(meta.neg_risk)))
+
     def submit(self, order: SignedOrder) -> SubmitResult:
-        """Post the journaled body once. A reply decides; no reply is ``UnknownOutcome``; a duplicate is looked up."""
+        """Post the journaled body once. A reply decides; no reply is ``UnknownOutcome``."""
         body = orders.body_bytes(order.payload)
         rate = self._fee_rates.get(order.key) or self._fee_rate(order.intent.slug)
         status, reply = self.clob.post("/order", body, self.account.l2("POST", "/order", body))
@@ -136,40 +157,38 @@ class PolymarketVenue:
                   else orders.parse_post_reply(reply, order.key, rate, order.payload))
         if isinstance(result, Accepted) and failpoints.hit("venue.accepted"):
             failpoints.crash()  # the crash tests: the venue holds the order, its answer is never journaled
-        return self._known(order.key) if orders.is_duplicate(result) else result
+        if isinstance(result, Rejected) and result.reason in BALANCE_REASONS:
+            self._balance_refused(order)
+        else:
+            self._balance_refusals = 0
+        return result
 
-    def _known(self, key: str) -> Accepted | Rejected:
-        """The venue holds ``key`` already: its fate, or ``UnknownOutcome`` until it shows."""
+    def _balance_refused(self, order: SignedOrder) -> None:
+        """The CLOB refused for balance: refresh its cache (it counts matched orders that never settled), so the
+        next read is true; a refusal that persists although the wallet holds enough is reported."""
+        self._balance_refusals += 1
         try:
-            found = self.lookup(key)
-        except (TransientError, DataError) as exc:
-            raise UnknownOutcome(f"order {key}: the venue says duplicate, and its lookup failed ({exc})") from None
-        if found is None:
-            raise UnknownOutcome(f"order {key}: the venue says duplicate, but does not show it yet")
-        return found
+            self.account.refresh()
+            balance = self.account.funds()[0]
+        except BotError as exc:
+            log.warning("the CLOB refused order %s for balance, and its balance could not be re-read (%s)",
+                        order.key, exc)
+            return
+        if self._balance_refusals >= 2 and balance >= order.intent.amount_usd:
+            log.error("the CLOB refused %d orders in a row for 'not enough balance / allowance' although the wallet "
+                      "holds %s pUSD: it counts matched orders that never settled. The bot refreshed the balance "
+                      "cache (/balance-allowance/update) after each; if this persists, check the open orders and "
+                      "recent trades on polymarket.com, re-approve the exchange's allowance, or wait for the "
+                      "venue to release the lock", self._balance_refusals, balance)
 
-    def lookup(self, key: str) -> Accepted | Rejected | None:
-        """``/data/order/{key}`` (active orders only), then its trades; None when the venue never saw it."""
-        state = self._order_state(key)
-        trades = self._trades(key)
-        rate = self._fee_rates.get(key) or orders.trades_fee_rate(trades) or self.default_fee_rate
-        return orders.lookup_result(key, state, trades, rate)
+    def lookup(self, order: SignedOrder) -> Accepted | Rejected | None:
+        return self.lookups.lookup(order, self._fee_rates.get(order.key) or self._fee_rate(order.intent.slug))
 
-    def _order_state(self, key: str) -> orders.OrderState | None:
-        try:
-            return orders.parse_open_order(self.account.get(f"/data/order/{key}"), key)
-        except DataError as exc:
-            if exc.code != "not_found":
-                raise
-            return None
+    def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
+        return self.lookups.trades(order, order_id, known)
 
-    def _trades(self, key: str) -> list[orders.TradeFill]:
-        found = orders.parse_trades(self.account.get("/data/trades", {"id": key}), key)
-        if found:
-            return found
-        after_secs = (self.now_ms() - TRADES_LOOKBACK_MS) // 1000
-        mine = self.account.get("/data/trades", {"maker_address": str(self.sdk().wallet), "after": str(after_secs)})
-        return orders.parse_trades(mine, key)
+    def position(self, order: SignedOrder) -> Decimal | None:
+        return self.lookups.position(order)
 
     def _fee_rate(self, market_slug: str) -> Decimal:
         """The market's own taker rate; the default when it cannot be read now."""
@@ -179,8 +198,10 @@ class PolymarketVenue:
             return self.default_fee_rate
 
     # -- money -----------------------------------------------------------------------------------------
-    def balance_usd(self) -> Decimal | None:
-        """The wallet's collateral (pUSD) as the CLOB sees it, in dollars."""
+    def balance_usd(self, fresh: bool = False) -> Decimal | None:
+        """The wallet's collateral (pUSD) as the CLOB sees it, in dollars; ``fresh``: its cache refreshed first."""
+        if fresh:
+            self.account.refresh()
         return self.account.funds()[0]
 
     def redeem(self, market_slug: str) -> str | None:

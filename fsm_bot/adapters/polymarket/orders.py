@@ -33,10 +33,10 @@ from polymarket._internal.actions.orders.post import build_post_order_request
 from polymarket._internal.environment import PRODUCTION_CONFIG
 from polymarket.models.clob.orders import SignedOrder as SdkSignedOrder
 
-from fsm_bot.adapters.polymarket.errors import DUPLICATE, error_message, reason
+from fsm_bot.adapters.polymarket.errors import error_message, reason
 from fsm_bot.errors import DataError, TransientError, UnknownOutcome
 from fsm_bot.money import ONE, ZERO, decimal, fee_unrounded, round_fee
-from fsm_bot.ports import Accepted, Fill, Rejected
+from fsm_bot.ports import Accepted, Fill, Rejected, Trade
 
 CHAIN_ID = 137
 STANDARD_EXCHANGE = PRODUCTION_CONFIG.standard_exchange
@@ -44,6 +44,7 @@ UNITS = Decimal(10) ** 6  # pUSD and shares: 6-dp integer units on chain and in 
 PRICE_STEP = Decimal("0.0001")
 MIN_PRICE, MAX_PRICE = PRICE_STEP, ONE - PRICE_STEP
 MAX_SHARES = Decimal(10) ** 9
+MIN_AMOUNT = Decimal(1) / UNITS  # the chain's smallest unit of pUSD and of shares
 ACCEPTED_STATUSES = frozenset({"matched", "live", "delayed"})
 DEAD_PREFIXES = ("CANCELED", "CANCELLED", "UNMATCHED", "INVALID", "KILLED")
 
@@ -132,14 +133,14 @@ def fill(spent_usd: Decimal, shares: Decimal, fee_rate: Decimal, max_spend: Deci
          cap: Decimal | None = None) -> Fill:
     """A checked fill: spent and shares > 0, average price in (0, 1) (and within ``cap``), spend within
     ``max_spend``; the fee per ``money`` at the average price and the market's rate."""
-    if spent_usd <= ZERO or shares <= ZERO or shares > MAX_SHARES:
+    if not (MIN_AMOUNT <= spent_usd <= MAX_SHARES and MIN_AMOUNT <= shares <= MAX_SHARES):
         raise DataError(f"fill: spent {spent_usd} for {shares} shares is not a fill", code="bad_payload")
     if max_spend is not None and spent_usd > max_spend:
         raise DataError(f"fill: spent {spent_usd} exceeds the order's {max_spend}", code="bad_payload")
     with localcontext() as ctx:
         ctx.prec = 40
         exact = spent_usd / shares
-    avg = exact.quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
+        avg = exact.quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
     if not MIN_PRICE <= avg <= MAX_PRICE or (cap is not None and exact > cap + PRICE_STEP):
         raise DataError(f"fill: average price {avg} is outside (0, 1) or above the order's cap", code="bad_payload")
     if not ZERO <= fee_rate < ONE:
@@ -166,16 +167,15 @@ def parse_post_reply(body: Any, key: str, fee_rate: Decimal, payload: dict[str, 
                    fee_rate, max_spend_usd(payload), price_cap(payload))
     except DataError as exc:
         raise UnknownOutcome(f"order {key}: accepted ({status}) but its fill is unreadable: {exc}") from None
-    return Accepted(key=key, order_id=order_id, fill=got)
+    ids = body.get("tradeIDs")
+    trades = tuple(Trade(trade_id=t, status="MATCHED") for t in ids if isinstance(t, str) and 0 < len(t) <= 200) \
+        if isinstance(ids, list) else ()
+    return Accepted(key=key, order_id=order_id, fill=got, trades=trades, settled=False)
 
 
 def _status_reason(body: dict[str, Any]) -> str:
     status = body.get("status")
     return "unmatched" if status == "unmatched" else "venue_rejected"
-
-
-def is_duplicate(result: Accepted | Rejected) -> bool:
-    return isinstance(result, Rejected) and result.reason == DUPLICATE
 
 
 # -- lookups: GET /data/order/{id} and GET /data/trades ----------------------------------------------
@@ -190,12 +190,20 @@ class OrderState:
 
 @dataclass(frozen=True)
 class TradeFill:
-    """One trade of ``/data/trades`` in which our order took liquidity."""
+    """One trade of ``/data/trades`` in which our order took liquidity, with its status on chain."""
 
     trade_id: str
+    taker_order_id: str
+    status: str
     shares: Decimal
     price: Decimal
     fee_rate_bps: Decimal | None
+
+    def trade(self) -> Trade:
+        return Trade(trade_id=self.trade_id, status=self.status, shares=self.shares, price=self.price)
+
+
+TRADE_STATUSES = frozenset({"MATCHED", "MINED", "CONFIRMED", "RETRYING", "FAILED"})
 
 
 def parse_open_order(body: Any, key: str) -> OrderState | None:
@@ -211,27 +219,53 @@ def parse_open_order(body: Any, key: str) -> OrderState | None:
                       size_matched=number(body.get("size_matched", "0"), "size_matched"))
 
 
-def parse_trades(body: Any, key: str) -> list[TradeFill]:
-    """The trades in which order ``key`` was the taker, failed trades left out."""
-    rows = body.get("data") if isinstance(body, dict) else body
+def trades_page(body: Any, where: str) -> tuple[list[Any], str | None]:
+    """(rows, next cursor or None at the end) of one ``/data/trades`` page."""
+    if isinstance(body, list):
+        return body, None
+    if not isinstance(body, dict):
+        raise DataError(f"{where}: /data/trades returned a {type(body).__name__}", code="bad_payload")
+    rows, cursor = body.get("data"), body.get("next_cursor")
     if rows is None:
-        return []
+        rows = []
     if not isinstance(rows, list):
-        raise DataError(f"order {key}: /data/trades did not return a list", code="bad_payload")
-    return [t for row in rows if (t := _trade(row, key)) is not None]
+        raise DataError(f"{where}: /data/trades did not return a list", code="bad_payload")
+    if cursor in (None, "", END_CURSOR):
+        return rows, None
+    if not isinstance(cursor, str) or len(cursor) > 200:
+        raise DataError(f"{where}: /data/trades next_cursor is malformed", code="bad_payload")
+    return rows, cursor
 
 
-def _trade(row: Any, key: str) -> TradeFill | None:
+END_CURSOR = "LTE="
+
+
+def parse_trades(rows: list[Any], takers: set[str]) -> list[TradeFill]:
+    """The rows in which one of the orders ``takers`` (lowercase ids) was the taker, in any status."""
+    return [t for row in rows if (t := _trade(row, takers)) is not None]
+
+
+def _trade(row: Any, takers: set[str]) -> TradeFill | None:
     if not isinstance(row, dict):
-        raise DataError(f"order {key}: a /data/trades row is a {type(row).__name__}", code="bad_payload")
+        raise DataError(f"a /data/trades row is a {type(row).__name__}", code="bad_payload")
     taker = row.get("taker_order_id")
-    if not isinstance(taker, str) or taker.lower() != key.lower() or str(row.get("status", "")).upper().endswith("FAILED"):
+    if not isinstance(taker, str) or taker.lower() not in takers:
         return None
+    status = str(row.get("status", "")).upper().removeprefix("TRADE_STATUS_")
+    if status not in TRADE_STATUSES:
+        raise DataError(f"trade {str(row.get('id'))[:80]}: status {status[:40]!r} is not a trade status",
+                        code="bad_payload")
+    trade_id = row.get("id")
+    if not isinstance(trade_id, str) or not trade_id or len(trade_id) > 200:
+        raise DataError("a /data/trades row has no usable id", code="bad_payload")
     bps = row.get("fee_rate_bps")
     price = number(row.get("price"), "trade price")
     if not ZERO < price < ONE:
-        raise DataError(f"order {key}: trade price {price} is outside (0, 1)", code="bad_payload")
-    return TradeFill(trade_id=str(row.get("id", "")), shares=number(row.get("size"), "trade size"), price=price,
+        raise DataError(f"trade {trade_id}: price {price} is outside (0, 1)", code="bad_payload")
+    shares = number(row.get("size"), "trade size")
+    if shares <= ZERO:
+        raise DataError(f"trade {trade_id}: size {shares} is not positive", code="bad_payload")
+    return TradeFill(trade_id=trade_id, taker_order_id=taker, status=status, shares=shares, price=price,
                      fee_rate_bps=None if bps in (None, "") else number(bps, "fee_rate_bps"))
 
 
@@ -243,17 +277,20 @@ def trades_fee_rate(trades: list[TradeFill]) -> Decimal | None:
 
 def lookup_result(key: str, order: OrderState | None, trades: list[TradeFill],
                   fee_rate: Decimal) -> Accepted | Rejected | None:
-    """The venue's answer about ``key``: its trades make it Accepted; a dead order Rejected; a known
-    order without trades yet a ``TransientError`` (ask again); nothing at all None (never seen)."""
+    """The venue's answer about ``key``: its trades (in any status: a FAILED trade is still an order the venue
+    had) make it Accepted, to be followed on chain; a dead order Rejected (final: the venue's word about it);
+    a known order without trades yet a ``TransientError`` (ask again); nothing at all None (never seen)."""
     if trades:
         with localcontext() as ctx:
             ctx.prec = 40
             shares = sum((t.shares for t in trades), ZERO)
             spent = sum((t.shares * t.price for t in trades), ZERO).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-        return Accepted(key=key, order_id=order.order_id if order else key, fill=fill(spent, shares, fee_rate))
+        order_id = order.order_id if order else trades[0].taker_order_id
+        return Accepted(key=key, order_id=order_id, fill=fill(spent, shares, fee_rate),
+                        trades=tuple(t.trade() for t in trades), settled=False)
     if order is None:
         return None
     if order.status.startswith(DEAD_PREFIXES) and order.size_matched == ZERO:
-        return Rejected(key=key, reason=order.status.lower()[:60])
+        return Rejected(key=key, reason=order.status.lower()[:60], final=True)
     raise TransientError(f"order {key}: {order.status} with {order.size_matched} matched, trades not visible yet",
                          code="order_pending")

@@ -21,7 +21,7 @@ from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
 from fsm_bot.money import plain
 from fsm_bot.ports import (MINUTE_MS, Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
-                           SubmitResult, slug, slug_start_ms)
+                           SubmitResult, Trade, slug, slug_start_ms)
 
 
 class PaperVenue:
@@ -68,13 +68,19 @@ class PaperVenue:
             return last
         return self.market(start_ms)
 
-    def lookup(self, key: str) -> Accepted | Rejected | None:
-        return self.ledger.lookup(key)
+    def lookup(self, order: SignedOrder) -> Accepted | Rejected | None:
+        return self.ledger.lookup(order.key, self.now_ms())
+
+    def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
+        return ()  # a simulated fill is a position at once
+
+    def position(self, order: SignedOrder) -> Decimal | None:
+        return None
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
 
-    def balance_usd(self) -> Decimal | None:
+    def balance_usd(self, fresh: bool = False) -> Decimal | None:
         return None  # paper money: the session's capital is the only balance
 
     def redeem(self, market_slug: str) -> str | None:
