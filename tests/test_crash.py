@@ -43,9 +43,9 @@ def one_order_per_traded_interval(d: Path) -> bool:
     return len(orders) == len({o["slug"] for o in orders}) == len(traded)
 
 
-def crash_then_resume(base: Path, point: str) -> tuple[str, Path, int, int]:
+def crash_then_resume(base: Path, point: str, *args: str) -> tuple[str, Path, int, int]:
     d = base / point.replace(":", "-") / "state"
-    crash = fsm("start", "--sim", "--state-dir", d, failpoint=point)
+    crash = fsm("start", "--sim", "--state-dir", d, *args, failpoint=point)
     resumed = fsm("resume", "--state-dir", d)
     return point, d, crash.returncode, resumed.returncode
 
@@ -65,6 +65,45 @@ def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_pat
     assert failures == []
     print(f"\ncrash points covered: {len(points)} ({appends} appends, {orders} venue acceptances, "
           f"{len(points) - appends - orders} torn appends)")
+
+
+CHAIN_RECORDS = ("submitted", "trade_updated", "settled", "recorded", "reconciled")
+
+
+@pytest.fixture(scope="module")
+def chain_reference(tmp_path_factory):
+    """A session whose fills fail on chain (30%) or are never mined (20%): VOIDs, trade updates, follow-ups."""
+    base = tmp_path_factory.mktemp("chain")
+    config = base / "chain.toml"
+    config.write_text("sim_failed_share = 0.3\nsim_unmined_share = 0.2\n")
+    d = base / "state"
+    done = fsm("start", "--sim", "--state-dir", d, "--config", config)
+    assert done.returncode == 0, done.stderr
+    return d, config
+
+
+def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp_path):
+    reference, config = chain_reference
+    recs = journal.read(reference / "journal.jsonl").records
+    assert {"trade_updated"} <= {r["trigger"] for r in recs}
+    orders = len((reference / "venue-orders.jsonl").read_text().splitlines())
+    points = ([f"journal.appended:{r['seq'] + 1}" for r in recs if r["trigger"] in CHAIN_RECORDS]
+              + [f"venue.accepted:{n}" for n in range(1, orders + 1)])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p, "--config", str(config)), points))
+    failures = [(point, crash_code, resume_code)
+                for point, d, crash_code, resume_code in results
+                if crash_code != -signal.SIGKILL or resume_code != 0 or differences(d, reference)
+                or not one_order_per_interval(d)]
+    assert failures == []
+    print(f"\nchain crash points covered: {len(points)}")
+
+
+def one_order_per_interval(d: Path) -> bool:
+    orders = [json.loads(line) for line in (d / "venue-orders.jsonl").read_text().splitlines()]
+    booked = [json.loads(line)["order_id"] for line in (d / "trades.jsonl").read_text().splitlines()]
+    return len(orders) == len({o["slug"] for o in orders}) and sorted(o["key"] for o in orders) == sorted(
+        k for k in booked if k)
 
 
 def test_a_torn_first_record_means_the_session_never_began(tmp_path):

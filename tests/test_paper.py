@@ -24,8 +24,8 @@ def assert_complete(state, intervals=18, code=0, capital=100):
     assert code in (0, 3)
     rows = read_jsonl(state / "trades.jsonl")
     assert [r["interval_number"] for r in rows] == list(range(1, intervals + 1))
-    assert all(r["outcome"] in ("WIN", "LOSS", "SKIPPED") for r in rows)
-    assert all(r["reason"] for r in rows if r["outcome"] == "SKIPPED")
+    assert all(r["outcome"] in ("WIN", "LOSS", "SKIPPED", "VOID") for r in rows)
+    assert all(r["reason"] for r in rows if r["outcome"] in ("SKIPPED", "VOID"))
     halted = [r for r in rows if r["reason"].startswith("halted:")]
     assert bool(halted) == (code == 3) and all(r["outcome"] == "SKIPPED" for r in halted)
     assert rows[len(rows) - len(halted):] == halted  # once halted, nothing trades

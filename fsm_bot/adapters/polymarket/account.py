@@ -137,6 +137,6 @@ def collateral(body: Any) -> tuple[Decimal, dict[str, int]]:
 def _units(value: Any, field: str) -> int:
     """A non-negative whole number of 6-dp units (an allowance may be 2**256 - 1)."""
     text = str(value)
-    if isinstance(value, bool) or not text.isdigit() or len(text) > 78:
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or len(text) > 78:
         raise DataError(f"/balance-allowance: {field} = {text[:80]!r} is not a whole number of units", code="bad_payload")
     return int(text)
