@@ -21,6 +21,11 @@ CREDENTIALS = {"FSM_BOT_PRIVATE_KEY": KEY, "FSM_BOT_RELAYER_API_KEY": RELAYER_KE
 
 @pytest.fixture
 def loopback():
+    yield from live_world()
+
+
+def live_world():
+    """The whole world on loopback with the CLOB's trading side, and the bot's credentials for it."""
     w = world(live=True)
     w.extra_env |= CREDENTIALS
     yield w

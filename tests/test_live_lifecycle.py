@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from tests import history
-from tests.servers.world import read_jsonl, world
-from tests.test_live import CREDENTIALS
+from tests.servers.world import read_jsonl
+from tests.test_live import live_world
 from tests.test_paper import assert_complete
 
 INTERVALS = 6
@@ -20,10 +20,7 @@ INTERVALS = 6
 
 @pytest.fixture
 def loopback():
-    w = world(live=True)
-    w.extra_env |= CREDENTIALS
-    yield w
-    w.stop()
+    yield from live_world()
 
 
 def venue_orders(w) -> list[history.VenueOrder]:
