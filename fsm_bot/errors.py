@@ -65,6 +65,22 @@ class StateDirError(BotError):
     code = "state_dir"
 
 
+class EnvironmentFailure(BotError):
+    """What the session needs is not there: a pre-flight check failed (an endpoint, the credentials, the
+    balance, the next market), or an optional package of the mode is not installed. Often transient."""
+
+    exit_code = 6
+    code = "environment"
+
+
+class StorageError(BotError):
+    """The disk refused a write (full, failing, read-only): nothing is traded after it; free the space or fix
+    the permissions and ``fsm-bot resume`` continues where the journal stopped."""
+
+    exit_code = 7
+    code = "storage"
+
+
 class LockHeld(BotError):
     """Another live process holds the state dir's lock."""
 
@@ -73,7 +89,8 @@ class LockHeld(BotError):
 
 
 class JournalCorrupt(BotError):
-    """A damaged record before the last one: nothing trades until a human looks."""
+    """A damaged record before the last one (of the journal or the venue's ledger), or a journal another
+    writer changed: nothing trades until a human looks."""
 
     exit_code = 4
     code = "journal_corrupt"

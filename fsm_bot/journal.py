@@ -7,6 +7,11 @@ are a function of the record. ``seq`` equals the line number (0-based).
 
 Recovery: a damaged *last* record (no newline, a bad CRC, bad JSON, a wrong ``seq``) is a torn
 write and is cut off; a damaged record *before* the last stops everything (``JournalCorrupt``).
+Lines end at ``\n`` only: a stray CR inside a record damages that record, nothing else.
+
+One writer: before every append the writer checks that the file is still the one it opened and the size
+it left it; another process (or an edit) changing it stops the session (``JournalCorrupt``, exit 4).
+A write or fsync the disk refuses is a ``StorageError`` (exit 7), never retried.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from fsm_bot import failpoints
-from fsm_bot.errors import JournalCorrupt
+from fsm_bot import failpoints, storage
+from fsm_bot.errors import JournalCorrupt, StateDirError
 
 SCHEMA = 2  # 2: each record journals its handler's inputs ("inputs"), so replay re-checks every step
 _PREFIX = b'{"crc":"'
@@ -34,7 +39,7 @@ def encode(record: dict[str, Any]) -> bytes:
     return b'{"crc":"%08x",' % zlib.crc32(body) + body[1:] + b"\n"
 
 
-def _decode(line: bytes) -> dict[str, Any] | None:
+def decode_line(line: bytes) -> dict[str, Any] | None:
     """The record a line holds, or None if the line is damaged."""
     if not line.endswith(b"\n") or not line.startswith(_PREFIX) or line[_HEAD - 2:_HEAD] != b'",':
         return None
@@ -57,12 +62,12 @@ class Contents:
 
 def read(path: Path) -> Contents:
     """Every valid record; a torn last record is reported, not returned; earlier damage raises."""
-    data = path.read_bytes() if path.exists() else b""
+    data = _read_bytes(path)
     records: list[dict[str, Any]] = []
     offset = 0
-    lines = data.splitlines(keepends=True)
+    lines = lines_of(data)
     for number, line in enumerate(lines):
-        record = _decode(line)
+        record = decode_line(line)
         problem = None
         if record is None:
             problem = "partial line" if not line.endswith(b"\n") else "bad checksum or JSON"
@@ -79,12 +84,19 @@ def read(path: Path) -> Contents:
     return Contents(records, offset, None)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def lines_of(data: bytes) -> list[bytes]:
+    """The lines of a JSON Lines file, each with its ``\n`` (the last one may lack it); only ``\n`` ends one."""
+    lines = data.split(b"\n")
+    return [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return path.read_bytes() if path.exists() else b""
+    except IsADirectoryError:
+        raise StateDirError(f"{path} is a directory, not a journal: move it away") from None
+    except OSError as exc:
+        raise StateDirError(f"{path}: cannot read it ({exc.strerror}): check its owner and mode") from None
 
 
 class Journal:
@@ -94,38 +106,57 @@ class Journal:
         self.path = Path(path)
         self.next_seq = next_seq
         self.durable = durable
-        created = not self.path.exists()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if created and durable:
-            _fsync_dir(self.path.parent)
+        if self.path.is_dir():
+            raise StateDirError(f"{self.path} is a directory, not a journal: move it away")
+        self._fd = storage.open_append(self.path, durable)
+        info = os.fstat(self._fd)
+        self._inode, self._size = (info.st_dev, info.st_ino), info.st_size
 
     @classmethod
     def recover(cls, path: Path, durable: bool = True) -> tuple["Journal", Contents]:
         """Open an existing journal for appending, cutting off a torn last record first."""
         contents = read(path)
         if contents.torn is not None:
-            with open(path, "r+b") as f:
-                f.truncate(contents.good_bytes)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(path, "r+b") as f:
+                    f.truncate(contents.good_bytes)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise storage.refused(path, exc, "cut its torn last record") from None
         return cls(path, len(contents.records), durable), contents
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write one record (its ``seq`` assigned here) and make it durable before returning it."""
         record = {**record, "seq": self.next_seq, "v": SCHEMA}
         line = encode(record)
+        self._check_unchanged()
         if failpoints.hit("journal.torn"):
             os.write(self._fd, line[: len(line) // 2])
             failpoints.crash()
-        written = os.write(self._fd, line)
-        if written != len(line):
-            raise OSError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+        expected, self._size = self._size + len(line), -1  # a failed write leaves the writer stopped
+        storage.write(self._fd, line, self.path)
         if self.durable:
-            os.fsync(self._fd)
+            storage.fsync(self._fd, self.path)
+        self._size = expected
+        self._check_unchanged()  # another writer may have appended between the check and this write
         self.next_seq += 1
         if failpoints.hit("journal.appended"):
             failpoints.crash()
         return record
+
+    def _check_unchanged(self) -> None:
+        """The file is the one this writer opened, at the size it left it; else another writer is at work."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            now = None
+        mine = os.fstat(self._fd)
+        if now is None or (now.st_dev, now.st_ino) != self._inode or mine.st_size != self._size:
+            raise JournalCorrupt(f"{self.path} changed under this process (another fsm-bot, or an edit: it is "
+                                 f"{'gone' if now is None else f'{mine.st_size} bytes where this writer left {self._size}'}"
+                                 "); stopping before anything else is journaled. Make sure one process runs the "
+                                 "state dir, then `fsm-bot resume`")
 
     def close(self) -> None:
         if self._fd >= 0:

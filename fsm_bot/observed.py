@@ -15,7 +15,7 @@ from decimal import Decimal
 import polars as pl
 
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
-from fsm_bot.ports import Depth, Market, Outcome, SignedOrder, SubmitResult, Trade
+from fsm_bot.ports import Depth, Held, Market, Outcome, SignedOrder, SubmitResult, Trade
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))
 
@@ -79,6 +79,7 @@ class SizeSeen:
     balance_failure: Failure | None = None
     prepared: SignedOrder | None = None
     prepare_failure: Failure | None = None
+    held: Held | None = None  # an order of this market the venue holds and the journal does not know (resume)
     resumed: bool = False
 
 

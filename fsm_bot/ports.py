@@ -161,6 +161,15 @@ class Unknown:
 
 
 SubmitResult = Accepted | Rejected | Unknown
+
+
+@dataclass(frozen=True)
+class Held:
+    """An order the venue holds in one of a session's markets, and its fate: what a journal that lost records
+    is compared with on resume."""
+
+    order: SignedOrder  # its key, and the intent it bought (market, side, token, amount); payload may be empty
+    answer: Accepted
 Outcome = Literal["UP", "DOWN"]
 
 
@@ -227,6 +236,10 @@ class Venue(Protocol):
 
     def position(self, order: SignedOrder) -> Decimal | None:
         """The shares of the order's token the wallet holds now, or None where the venue cannot say."""
+        ...
+
+    def holdings(self, market_slugs: tuple[str, ...]) -> tuple[Held, ...]:
+        """Every order the venue holds in these markets (the wallet's, in live)."""
         ...
 
     def resolution(self, slug: str) -> Outcome | None: ...

@@ -7,6 +7,7 @@ process's exit code; ``cli.py`` only parses flags and maps errors to exit codes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -14,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from fsm_bot import engine, journal, logs, views
+from fsm_bot import engine, journal, logs, stopping, views
 from fsm_bot.config import Config
 from fsm_bot.console import Console, row_line, summary, usd
-from fsm_bot.errors import Interrupted, JournalCorrupt, StateDirError
+from fsm_bot.errors import ConfigError, Interrupted, JournalCorrupt, StateDirError
+from fsm_bot.ports import Held, slug
 from fsm_bot.session import Session, describe_state, fold, iso_seconds
-from fsm_bot.statedir import JOURNAL, LOG, SESSION_FILES, Lock, archive
+from fsm_bot.steps import Sized
+from fsm_bot.statedir import JOURNAL, LOG, SESSION_FILES, Lock, archive, finish_archives, prepare
 from fsm_bot import wiring
 
 EXIT_OK, EXIT_HALTED, EXIT_INTERRUPTED = 0, 3, 130
@@ -41,11 +44,14 @@ class Options:
 
 @contextlib.contextmanager
 def interrupts(stop: threading.Event, wake: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set ``stop``: the append in progress finishes, then the engine stops."""
+    """Ctrl-C and SIGTERM set ``stop``: the append in progress finishes, then the engine stops. A stop that
+    arrived before (``fsm_bot.stopping``) stops it at once."""
     def handler(signum: int, frame: object) -> None:
         stop.set()
         wake.set()
 
+    if stopping.STOP.is_set():
+        handler(0, None)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -89,15 +95,20 @@ def start(opts: Options, cfg: Config) -> int:
     """A new session in the state dir: every flag checked first, then the dir locked and cleared."""
     plan = wiring.new_session(opts.mode, cfg, data=opts.data, start=opts.start, speed=opts.speed, env=opts.env,
                               confirm_live=opts.confirm_live)
-    state_dir = opts.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = prepare(opts.state_dir)
     with Lock.acquire(state_dir) as lock:
-        notes = _lock_notes(lock) + _clear_for_new_session(state_dir, opts.fresh)
+        notes = _lock_notes(lock) + finish_archives(state_dir) + _clear_for_new_session(state_dir, opts.fresh)
+        stopping.check()
         world, start_ms, now_ms = plan.open(state_dir)
-        notes += world.preflight(start_ms)
-        jr = journal.Journal(state_dir / JOURNAL)
-        session = engine.begin(jr, opts.mode, cfg, world.source, start_ms, now_ms)
-        _rebuild_views(state_dir, list(engine.sessions(journal.read(state_dir / JOURNAL).records)))
+        try:
+            notes += world.preflight(start_ms)
+            stopping.check()
+            jr = journal.Journal(state_dir / JOURNAL)
+            session = engine.begin(jr, opts.mode, cfg, world.source, start_ms, now_ms)
+            _rebuild_views(state_dir, list(engine.sessions(journal.read(state_dir / JOURNAL).records)))
+        except BaseException:
+            world.close()
+            raise
         return _run(opts, session, jr, world, notes, resumed=False)
 
 
@@ -114,7 +125,8 @@ def resume(opts: Options, mode: str | None = None) -> int:
     if not (state_dir / JOURNAL).exists():
         raise StateDirError(f"{state_dir} holds no session to resume (no {JOURNAL}); `fsm-bot start` begins one")
     with Lock.acquire(state_dir) as lock:
-        notes = _lock_notes(lock)
+        notes = _lock_notes(lock) + finish_archives(state_dir)
+        stopping.check()
         jr, contents, history = engine.load(state_dir / JOURNAL)
         session = history[-1][1]
         if contents.torn:
@@ -123,6 +135,10 @@ def resume(opts: Options, mode: str | None = None) -> int:
             jr.close()
             raise StateDirError(f"session {session.session} is a --{session.mode} session; it cannot be resumed "
                                 f"as --{mode}")
+        if session.mode != "sim" and not math.isinf(opts.speed):
+            jr.close()
+            raise ConfigError(f"--speed {opts.speed:g}: a --{session.mode} session keeps the clock it began with; "
+                              "--speed sets the clock of a resumed --sim session only")
         _rebuild_views(state_dir, history)
         ended = _ended(session, state_dir)
         if ended is not None:
@@ -132,11 +148,25 @@ def resume(opts: Options, mode: str | None = None) -> int:
             return ended[0]
         try:
             world = wiring.resumed(session, state_dir, speed=opts.speed, env=opts.env, confirm_live=opts.confirm_live)
+            lost = _lost_orders(world, history)
         except BaseException:
             jr.close()
             raise
+        notes += [f"journal loss: the venue holds order {h.order.key} in {h.order.intent.slug}, which the journal "
+                  "does not know: it is adopted for its interval, never answered with a second order" for h in lost]
         notes.append(f"resuming session {session.session} at {describe_state(session)} (journal record {session.seq})")
-        return _run(opts, session, jr, world, notes, resumed=True)
+        return _run(opts, session, jr, world, notes, resumed=True, adopt=lost)
+
+
+def _lost_orders(world: wiring.World, history: engine.History) -> list[Held]:
+    """The venue's orders in the session's markets that the journal does not know (records lost to a restore
+    or a truncation): compared on every resume, in every mode."""
+    session = history[-1][1]
+    known = {step.order.key for _, _, step, _ in history if isinstance(step, Sized) and step.order is not None}
+    markets = tuple(slug(session.interval_start(k), session.cfg.interval_minutes)
+                    for k in range(1, session.intervals + 1))
+    held = world.venue.holdings(markets)
+    return [h for h in held if h.order.key not in known]
 
 
 def _ended(session: Session, state_dir: Path) -> tuple[int, str] | None:
@@ -152,16 +182,16 @@ def _ended(session: Session, state_dir: Path) -> tuple[int, str] | None:
 
 
 def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.World, notes: list[str],
-         resumed: bool) -> int:
+         resumed: bool, adopt: list[Held] | None = None) -> int:
     state_dir = opts.state_dir
     log = logs.open_log(state_dir / LOG, world.secrets + wiring.known_secrets(opts.env))
     console = Console(world.clock.display_ms, opts.out, opts.live_view)
     for note in notes:
-        logs.event(log, 30, "runner", note)
+        logs.event(log, logging.ERROR if note.startswith("journal loss") else logging.WARNING, "runner", note)
     console.start(session, "\n".join(notes))
     stop = threading.Event()
     eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, log=log, stop=stop, resumed=resumed,
-                        observers=engine.session_observers(state_dir, world.venue, log, [console]))
+                        observers=engine.session_observers(state_dir, world.venue, log, [console]), adopt=adopt or ())
     try:
         with interrupts(stop, world.clock.wake):
             final = eng.run()
@@ -185,6 +215,9 @@ def status(state_dir: Path, last: int = 5, out: TextIO | None = None, as_json: b
     if not path.exists():
         raise StateDirError(f"{state_dir} holds no session (no {JOURNAL})")
     contents = journal.read(path)
+    if not contents.records:
+        raise StateDirError(f"{path}: the session never began (its first record was not written whole); "
+                            f"`fsm-bot start --state-dir {state_dir}` begins one")
     s = fold(contents.records)
     m = summary(s)
     if as_json:
@@ -192,7 +225,7 @@ def status(state_dir: Path, last: int = 5, out: TextIO | None = None, as_json: b
         data = {**{k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in m.items()},
                 "state": s.state, "interval": min(s.interval, s.intervals), "streak": s.streak,
                 "drawdown": str(s.drawdown), "finished": s.finished, "torn_tail": contents.torn,
-                "last_trades": [views.trade_json(r).strip() for r in s.rows()[-last:]]}
+                "last_trades": [json.loads(views.trade_json(r)) for r in s.rows()[-last:]]}
         print(json.dumps(data, indent=2), file=out)
         return EXIT_OK
     print(f"session   {s.session} ({s.mode}), started {iso_seconds(s.start_ms)}", file=out)

@@ -200,7 +200,8 @@ class Sized(Step):
     limit_price: Decimal
     fee_bound_usd: Decimal
     balance_usd: Decimal | None = None
-    order: OrderRecord | None = None  # attached by the engine once the venue has prepared (signed) it
+    order: OrderRecord | None = None  # the order the venue prepared (signed) for the stake
+    adopted: bool = False  # the order is one the venue already held that the journal had lost: asked, never posted
 
 
 @dataclass(frozen=True)

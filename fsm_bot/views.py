@@ -9,11 +9,11 @@ record and its view costs nothing.
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
+from fsm_bot import storage
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.steps import Reconciled, Step, TradeRow
 
@@ -78,19 +78,16 @@ class Views:
         if not self.enabled:
             return
         for name, new in added.items():
-            with open(self.dir / name, "a", encoding="utf-8") as f:
-                f.writelines(new)
+            if new:
+                storage.append(self.dir / name, "".join(new).encode())
 
     def rebuild(self, sessions: Iterable[tuple[Session | None, Session, Step]]) -> None:
-        """Rewrite every view from the journal's sessions (each file replaced atomically)."""
+        """Rewrite every view from the journal's sessions (each file replaced atomically; the temporaries of an
+        interrupted rebuild removed first)."""
+        storage.clean_temporaries(self.dir)
         content: dict[str, list[str]] = {name: [] for name in FILES}
         for before, after, step in sessions:
             for name, new in lines(before, after, step).items():
                 content[name].extend(new)
         for name, new in content.items():
-            tmp = self.dir / (name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(new)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.dir / name)
+            storage.replace(self.dir / name, "".join(new).encode())

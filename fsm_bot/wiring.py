@@ -24,7 +24,7 @@ from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.config import Config, is_loopback
-from fsm_bot.errors import ConfigError, StateDirError
+from fsm_bot.errors import ConfigError, EnvironmentFailure, StateDirError
 from fsm_bot.ports import MINUTE_MS, Clock, Feed, Venue
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.statedir import LEDGER
@@ -49,18 +49,17 @@ class World:
     venue: Venue
     source: dict[str, Any]  # the session's data source, journaled in its first record
     secrets: tuple[str, ...] = ()  # what the log must mask
+    closed: bool = False
 
     def preflight(self, start_ms: int) -> list[str]:
-        """The venue's start-up checks (``FatalError`` on a failure); the world is closed if one fails."""
-        try:
-            return self.venue.preflight(start_ms)
-        except BaseException:
-            self.close()
-            raise
+        """The venue's start-up checks (``EnvironmentFailure`` naming what failed)."""
+        return self.venue.preflight(start_ms)
 
     def close(self) -> None:
-        self.venue.close()
-        self.feed.close()
+        if not self.closed:
+            self.closed = True
+            self.venue.close()
+            self.feed.close()
 
 
 def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path, *, now_ms: int = 0,
@@ -268,4 +267,8 @@ def next_start(now_ms: int, interval_secs: int) -> int:
 def load_adapters(mode: str) -> None:
     """Import the real adapters (the SDK takes a second) before the clock starts counting."""
     for name in ("binance", "polymarket.public", "polymarket.paper" if mode == "paper" else "polymarket.live"):
-        importlib.import_module(f"fsm_bot.adapters.{name}")
+        try:
+            importlib.import_module(f"fsm_bot.adapters.{name}")
+        except ModuleNotFoundError as exc:
+            raise EnvironmentFailure(f"--{mode} needs the package {exc.name!r}, which is not installed: "
+                                     "pip install -e '.[live]' (the live extra: Polymarket's SDK)") from None

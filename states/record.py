@@ -34,7 +34,8 @@ def held(fill: Fill, trades: tuple[Trade, ...], fee_rate: Decimal) -> Fill:
 def run(view: Session, now_ms: int, seen: Seen) -> Step:
     cur = view.current
     assert cur.prediction and cur.submitted and cur.settled, "RECORD needs a prediction, a fill and a result"
-    side, k = cur.prediction.side, view.interval
+    k = view.interval
+    side = cur.sized.order.side if cur.sized and cur.sized.order else cur.prediction.side  # what the order bought
     common = dict(timestamp=iso_seconds(view.interval_start(k)), interval_number=k, prediction=side,
                   confidence=cur.prediction.confidence, order_id=cur.submitted.order_id)
     if cur.settled.void:

@@ -40,6 +40,10 @@ def run(view: Session, now_ms: int, seen: SizeSeen) -> Step:
     """The stake, then the order the venue prepared for it. Without a prepared order (and no failure to
     prepare one) the step is the draft the engine asks the venue to prepare: ``order_intent(view, draft)``."""
     late = late_resume(view, now_ms, seen.resumed)
+    if seen.held is not None:  # never a second order for an interval: the venue's is this interval's position
+        held = seen.held
+        return Sized(stake_usd=held.answer.fill.spent_usd, limit_price=held.order.intent.limit_price,
+                     fee_bound_usd=held.answer.fill.fee_usd, order=OrderRecord.of(held.order), adopted=True)
     if late:
         return late
     if seen.balance_failure is not None:

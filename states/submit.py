@@ -22,8 +22,9 @@ DUPLICATE = "duplicate"
 
 def must_ask(view: Session, resumed: bool) -> bool:
     """Whether the venue must be asked for the order by its key before anything is posted: after a
-    restart (the post may have reached it) or after an unknown answer."""
-    return resumed or view.current.unknown is not None
+    restart (the post may have reached it), after an unknown answer, or for an order adopted from the venue."""
+    sized = view.current.sized
+    return resumed or view.current.unknown is not None or (sized is not None and sized.adopted)
 
 
 def may_send(view: Session, now_ms: int) -> bool:

@@ -128,6 +128,9 @@ class FakeVenue:
     def position(self, order: SignedOrder) -> Decimal | None:
         return None
 
+    def holdings(self, market_slugs: tuple[str, ...]) -> tuple:
+        return ()
+
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.official(market_slug)
 

@@ -48,6 +48,9 @@ class FlatVenue:
     def position(self, order):
         return None
 
+    def holdings(self, market_slugs):
+        return ()
+
     def resolution(self, market_slug):
         return self.official(market_slug)
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import orjson
 
-from fsm_bot import failpoints, matching
+from fsm_bot import failpoints, journal, matching, storage
 from fsm_bot.codec import decode_as, encode
+from fsm_bot.errors import JournalCorrupt, StateDirError
 from fsm_bot.money import plain
-from fsm_bot.ports import Accepted, Fill, Market, OrderIntent, Rejected, SignedOrder, SubmitResult, Trade
+from fsm_bot.ports import Accepted, Fill, Held, Market, OrderIntent, Rejected, SignedOrder, SubmitResult, Trade
 
 
 @dataclass(frozen=True)
@@ -70,27 +71,41 @@ class OrderLedger:
         self.path, self.durable, self.chain = Path(path), durable, chain
         self.orders: dict[str, dict[str, Any]] = {}
         self._load()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = storage.open_append(self.path, durable)
 
     def _load(self) -> None:
+        """The accepted orders; a torn last line is dropped (that order was never accepted), damage before it
+        stops everything, as in the journal."""
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        good = 0
-        for line in data.splitlines(keepends=True):
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise StateDirError(f"{self.path}: cannot read the venue's ledger ({exc.strerror})") from None
+        lines, good = journal.lines_of(data), 0
+        for n, line in enumerate(lines):
             entry = _entry(line)
             if entry is None:
-                break  # a torn last line: that order was never accepted
+                if n < len(lines) - 1:
+                    raise JournalCorrupt(f"{self.path}: line {n + 1} of the venue's order ledger is damaged and "
+                                         f"{len(lines) - n - 1} line(s) follow it; nothing will trade until it is "
+                                         "repaired by hand")
+                break
             self.orders[entry["key"]] = entry
             good += len(line)
         if good < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
+            try:
+                with open(self.path, "r+b") as f:
+                    f.truncate(good)
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise storage.refused(self.path, exc, "cut its torn last line") from None
 
     def append(self, entry: dict[str, Any]) -> None:
-        os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+        line = journal.encode(entry)
+        storage.write(self._fd, line, self.path)
         if self.durable:
-            os.fsync(self._fd)
+            storage.fsync(self._fd, self.path)
         self.orders[entry["key"]] = entry
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -130,6 +145,12 @@ class OrderLedger:
         line = self.orders.get(key)
         return self.chain.answer(line, now_ms) if line else None
 
+    def holdings(self, market_slugs: tuple[str, ...], now_ms: int) -> tuple[Held, ...]:
+        """The ledger's orders in these markets, each with its answer now."""
+        wanted = set(market_slugs)
+        return tuple(Held(order=_order_of(line), answer=self.chain.answer(line, now_ms))
+                     for line in self.orders.values() if line["slug"] in wanted)
+
     def trades(self, key: str, now_ms: int) -> tuple[Trade, ...]:
         found = self.lookup(key, now_ms)
         return found.trades if found else ()
@@ -150,13 +171,20 @@ class OrderLedger:
 
 
 def _entry(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
+    """A ledger line's order, its checksum and its fields checked; None when the line is damaged."""
+    entry = journal.decode_line(line)
+    if entry is None:
         return None
+    entry.pop("crc", None)
     try:
-        entry = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return entry if isinstance(entry, dict) and isinstance(entry.get("key"), str) else None
+        ok = (isinstance(entry.get("key"), str) and isinstance(entry.get("slug"), str) and entry.get("side") in SIDES
+              and isinstance(entry.get("ts_ms"), int) and decode_as(Fill, entry["fill"]).shares > 0)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        ok = False
+    return entry if ok else None
+
+
+SIDES = ("UP", "DOWN")
 
 
 def simulated_order(intent: OrderIntent, **note: str) -> SignedOrder:
@@ -165,6 +193,13 @@ def simulated_order(intent: OrderIntent, **note: str) -> SignedOrder:
     body = encode(intent)
     key = "0x" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return SignedOrder(key=key, intent=intent, payload={"order": body, "orderType": intent.order_type, **note})
+
+
+def _order_of(line: dict[str, Any]) -> SignedOrder:
+    intent = OrderIntent(session="", interval=0, slug=line["slug"], side=line["side"], token_id=line["token_id"],
+                         amount_usd=Decimal(line["amount_usd"]), limit_price=Decimal(line["limit_price"]),
+                         order_type=line["order_type"])
+    return SignedOrder(key=line["key"], intent=intent)
 
 
 def entry(order: SignedOrder, side: str, fill: Fill, ts_ms: int, **extra: str) -> dict[str, Any]:

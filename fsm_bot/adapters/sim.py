@@ -27,7 +27,7 @@ import polars as pl
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
 from fsm_bot.errors import ConfigError
 from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
-                           SignedOrder, SubmitResult, Trade, slug, slug_start_ms, Clock)
+                           SignedOrder, SubmitResult, Trade, Held, slug, slug_start_ms, Clock)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
 
@@ -236,6 +236,9 @@ class SimVenue:
 
     def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
         return self.ledger.trades(order.key, self.clock.now_ms())
+
+    def holdings(self, market_slugs: tuple[str, ...]) -> tuple[Held, ...]:
+        return self.ledger.holdings(market_slugs, self.clock.now_ms())
 
     def position(self, order: SignedOrder) -> Decimal | None:
         return self.ledger.position(order.key, self.clock.now_ms())

@@ -1,8 +1,11 @@
 """``fsm-bot``: commands only. Parse the flags, call the command, map error kinds to exit codes.
 
-Exit codes: 0 done, 1 unexpected error, 2 bad flag/config or state dir, 3 the session halted,
-4 the journal needs a human, 5 the state dir is locked by another process, 130 interrupted.
-Heavy modules are imported inside the commands so that ``--help`` stays fast.
+Exit codes (README, "Exit codes"): 0 done, 1 unexpected error, 2 bad flag, config or state dir (usage),
+3 the session halted, 4 the state needs a human (journal or ledger damaged, a decision that replays
+differently, another writer), 5 the state dir is locked by another process, 6 a pre-flight check or the
+environment failed (an endpoint, credentials, a missing optional package: often transient), 7 the disk
+refused a write, 130 interrupted. Heavy modules are imported inside the commands so that ``--help`` stays
+fast; Ctrl-C and SIGTERM are answered from the first line of ``main`` on.
 """
 
 from __future__ import annotations
@@ -10,23 +13,33 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
+from fsm_bot import stopping
 from fsm_bot.cli import research, session
 from fsm_bot.cli.parser import parser
-from fsm_bot.errors import BotError
+from fsm_bot.errors import BotError, Interrupted
 
 COMMANDS = {"start": session.start, "resume": session.resume, "status": session.status, "graph": session.graph,
             "risk": research.risk, "backtest": research.backtest, "report": session.report}
+RESUMABLE = ("start", "resume")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """The command's exit code. ``fsm_bot.entry`` (the console script) installs the stop handlers first;
+    called in-process (tests), a stop is whatever the caller's handlers make of it."""
+    command = "?"
     try:
-        return COMMANDS[args.command](args)
+        args = parser().parse_args(argv)
+        command = args.command
+        stopping.check()
+        return COMMANDS[command](args)
     except BotError as exc:
-        print(f"fsm-bot {args.command}: {exc}", file=sys.stderr)
+        hint = "; the journal is intact: `fsm-bot resume` continues" if isinstance(exc, Interrupted) and \
+            command in RESUMABLE and "resume" not in str(exc) else ""
+        print(f"fsm-bot {command}: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"fsm-bot {args.command}: interrupted", file=sys.stderr)
+        hint = "; the journal is intact: `fsm-bot resume` continues" if command in RESUMABLE else ""
+        print(f"fsm-bot {command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

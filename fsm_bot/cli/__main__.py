@@ -2,6 +2,6 @@
 
 import sys
 
-from fsm_bot.cli import main
+from fsm_bot.entry import main
 
 sys.exit(main())

@@ -18,16 +18,17 @@ from types import ModuleType
 from typing import Any, Callable
 
 from fsm_bot.codec import decode_as, encode_changes
-from fsm_bot.errors import BotError, DataError, Interrupted, TransientError
+from fsm_bot.errors import DataError, FatalError, Interrupted, TransientError, UnknownOutcome
 from fsm_bot.logs import event
 from fsm_bot.machine import AWAIT_SETTLE, FETCH, HALTED, IDLE, PREDICT, RECORD, RISK, SIZE, SKIPPED, SUBMIT
 from fsm_bot.observed import FetchSeen, Failure, IdleSeen, Seen, SettleSeen, SizeSeen, SubmitSeen
-from fsm_bot.ports import Clock, Feed, SignedOrder, Venue, slug
+from fsm_bot.ports import Clock, Feed, Held, SignedOrder, Venue, slug
 from fsm_bot.session import Session
 from fsm_bot.steps import Sized, Step, Submitted
 from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
 
 RESOLUTION_POLL_SECS = (30,)
+PORT_ERRORS = (DataError, TransientError, UnknownOutcome, FatalError)
 RETRY_PAUSE_SECS = (1, 2, 4, 8, 15, 30)
 
 
@@ -39,6 +40,7 @@ class Ports:
         self.clock, self.feed, self.venue, self.log, self.stop = clock, feed, venue, log, stop
         self.slept_secs = 0.0
         self.interval = 0
+        self.adopt: dict[str, Held] = {}  # orders the venue holds that the journal lost, by market (resume)
 
     def check_stop(self) -> None:
         if self.stop.is_set():
@@ -52,10 +54,11 @@ class Ports:
 
     def ask(self, call: Callable[[], Any], component: str, what: str,
             level: int = logging.ERROR) -> tuple[Any, Failure | None]:
-        """(answer, None), or (None, the failure) when the port raised one of the house's errors."""
+        """(answer, None), or (None, the failure) when the port raised one of the four error kinds (a storage or
+        state error is not the venue's answer: it stops the session)."""
         try:
             return call(), None
-        except BotError as exc:
+        except PORT_ERRORS as exc:
             event(self.log, level, component, f"interval {self.interval}: {what}: {exc}", interval=self.interval,
                   error_code=exc.code)
             return None, Failure.of(exc)
@@ -65,7 +68,7 @@ class Ports:
         outage, an error for a refused key), and asked again later."""
         try:
             return call()
-        except BotError as exc:
+        except PORT_ERRORS as exc:
             level = logging.WARNING if isinstance(exc, (DataError, TransientError)) else logging.ERROR
             event(self.log, level, component, str(exc), interval=self.interval, error_code=exc.code)
             return None
@@ -142,6 +145,9 @@ def _nothing(p: Ports, s: Session, resumed: bool) -> tuple[int, Seen]:
 
 def _size(p: Ports, s: Session, resumed: bool) -> tuple[int, SizeSeen]:
     now = p.clock.now_ms()
+    held = p.adopt.get(s.current.snapshot.slug) if s.current.snapshot else None
+    if held is not None:
+        return now, SizeSeen(held=held, resumed=resumed)
     balance, failure = p.ask(p.venue.balance_usd, "venue", "skipped: collateral balance unavailable")
     seen = SizeSeen(balance_usd=balance, balance_failure=failure, resumed=resumed)
     draft = size.run(s, now, seen)

@@ -19,7 +19,7 @@ from fsm_bot.codec import encode
 from fsm_bot.engine.inputs import HANDLER_TRIGGERS, STAGES, Ports
 from fsm_bot.engine.observers import Observer, Transition
 from fsm_bot.machine import Bot, build
-from fsm_bot.ports import Clock, Feed, Venue
+from fsm_bot.ports import Clock, Feed, Held, Venue
 from fsm_bot.session import Session, iso
 from fsm_bot.steps import Step
 
@@ -32,10 +32,12 @@ QUIET.propagate = False
 class Engine:
     def __init__(self, session: Session, journal: journal_mod.Journal, clock: Clock, feed: Feed, venue: Venue, *,
                  observers: Iterable[Observer] = (), log: logging.Logger | None = None,
-                 stop: threading.Event | None = None, resumed: bool = False) -> None:
+                 stop: threading.Event | None = None, resumed: bool = False,
+                 adopt: Iterable[Held] = ()) -> None:
         self.session, self.journal = session, journal
         self.observers = list(observers)
         self.ports = Ports(clock, feed, venue, log or QUIET, stop or threading.Event())
+        self.ports.adopt = {h.order.intent.slug: h for h in adopt}
         self.resumed = resumed
         self.bot = Bot(self._journal)
         build(self.bot, session.state, HANDLER_TRIGGERS)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
-from fsm_bot import views
+from fsm_bot import storage, views
 from fsm_bot.errors import DataError, TransientError
 from fsm_bot.logs import event
 from fsm_bot.machine import FETCH, IDLE, PREDICT, RISK, SIZE, SUBMIT
@@ -86,8 +86,7 @@ class Metrics:
                 "journal_ms": round(self.journal_ms, 3), "decision_ms": round(decision, 3),
                 "total_ms": round(sum(self.spent.values()) + self.journal_ms + self.other_journal_ms, 3)}
         if self.path is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(line, separators=(",", ":")) + "\n")
+            storage.append(self.path, (json.dumps(line, separators=(",", ":")) + "\n").encode())
         if self.keep:
             self.intervals.append(line)
         self._reset()

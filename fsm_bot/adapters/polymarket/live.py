@@ -39,17 +39,18 @@ from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.adapters.polymarket.lookups import OrderLookups
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
-from fsm_bot.errors import BotError, DataError, FatalError
+from fsm_bot.errors import BotError, DataError, EnvironmentFailure
 from fsm_bot.money import ZERO, dollars
 from fsm_bot.ports import (Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, Trade,
-                           slug)
+                           Held, slug)
 
 BALANCE_REASONS = frozenset({"insufficient_balance", "insufficient_allowance"})
 log = logging.getLogger("fsm_bot.venue")
 
 
-class PreflightFailed(FatalError):
-    """A start-up check of ``--live`` failed; the message names what and how to fix it."""
+class PreflightFailed(EnvironmentFailure):
+    """A start-up check of ``--live`` failed; the message names what and how to fix it (exit 6: an outage may
+    pass, so a service manager may try again)."""
 
     code = "preflight_failed"
 
@@ -189,6 +190,9 @@ class PolymarketVenue:
 
     def position(self, order: SignedOrder) -> Decimal | None:
         return self.lookups.position(order)
+
+    def holdings(self, market_slugs: tuple[str, ...]) -> tuple[Held, ...]:
+        return self.lookups.holdings(market_slugs, self._fee_rate)
 
     def _fee_rate(self, market_slug: str) -> Decimal:
         """The market's own taker rate; the default when it cannot be read now."""

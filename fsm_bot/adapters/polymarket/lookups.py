@@ -10,6 +10,7 @@ the order. The Data API's ``/positions`` says what the wallet holds of the token
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Callable
 
 from fsm_bot.adapters.http import Http
 from fsm_bot.adapters.polymarket import orders
@@ -17,7 +18,7 @@ from fsm_bot.adapters.polymarket.account import ClobAccount
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.errors import DataError, TransientError
 from fsm_bot.money import ZERO
-from fsm_bot.ports import Accepted, Rejected, SignedOrder, Trade
+from fsm_bot.ports import Accepted, Held, OrderIntent, Rejected, SignedOrder, Trade
 
 MAX_PAGES = 50
 
@@ -53,6 +54,23 @@ class OrderLookups:
             raise DataError(f"data-api /positions: expected a list, got {type(rows).__name__}", code="bad_payload")
         return sum((orders.number(r.get("size", 0), "position size") for r in rows
                     if isinstance(r, dict) and str(r.get("asset")) == order.intent.token_id), ZERO)
+
+    def holdings(self, market_slugs: tuple[str, ...], fee_rate: Callable[[str], Decimal]) -> tuple[Held, ...]:
+        """Every order the wallet took liquidity with in these markets, found by its trades."""
+        out = []
+        for market_slug in market_slugs:
+            info = self.public.info(market_slug)
+            rows = self._pages({"market": info.condition_id, "after": str(info.start_ms // 1000 - 60)}, None)
+            for key in dict.fromkeys(t.taker_order_id for t in rows):
+                trades = [t for t in rows if t.taker_order_id == key]
+                answer = orders.lookup_result(key, None, trades, fee_rate(market_slug))
+                assert isinstance(answer, Accepted)
+                token = trades[0].asset_id
+                intent = OrderIntent(session="", interval=0, slug=market_slug, token_id=token,
+                                     side="UP" if token == info.up_token else "DOWN", amount_usd=answer.fill.spent_usd,
+                                     limit_price=max(t.price for t in trades))
+                out.append(Held(order=SignedOrder(key=key, intent=intent), answer=answer))
+        return tuple(out)
 
     def _order_state(self, key: str) -> orders.OrderState | None:
         try:

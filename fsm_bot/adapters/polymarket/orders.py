@@ -194,6 +194,7 @@ class TradeFill:
 
     trade_id: str
     taker_order_id: str
+    asset_id: str
     status: str
     shares: Decimal
     price: Decimal
@@ -240,16 +241,18 @@ def trades_page(body: Any, where: str) -> tuple[list[Any], str | None]:
 END_CURSOR = "LTE="
 
 
-def parse_trades(rows: list[Any], takers: set[str]) -> list[TradeFill]:
-    """The rows in which one of the orders ``takers`` (lowercase ids) was the taker, in any status."""
+def parse_trades(rows: list[Any], takers: set[str] | None) -> list[TradeFill]:
+    """The rows in which one of the orders ``takers`` (lowercase ids; None: any of ours) was the taker, in any
+    status."""
     return [t for row in rows if (t := _trade(row, takers)) is not None]
 
 
-def _trade(row: Any, takers: set[str]) -> TradeFill | None:
+def _trade(row: Any, takers: set[str] | None) -> TradeFill | None:
     if not isinstance(row, dict):
         raise DataError(f"a /data/trades row is a {type(row).__name__}", code="bad_payload")
     taker = row.get("taker_order_id")
-    if not isinstance(taker, str) or taker.lower() not in takers:
+    if not isinstance(taker, str) or (takers is not None and taker.lower() not in takers) or (
+            takers is None and row.get("trader_side") != "TAKER"):
         return None
     status = str(row.get("status", "")).upper().removeprefix("TRADE_STATUS_")
     if status not in TRADE_STATUSES:
@@ -265,7 +268,8 @@ def _trade(row: Any, takers: set[str]) -> TradeFill | None:
     shares = number(row.get("size"), "trade size")
     if shares <= ZERO:
         raise DataError(f"trade {trade_id}: size {shares} is not positive", code="bad_payload")
-    return TradeFill(trade_id=trade_id, taker_order_id=taker, status=status, shares=shares, price=price,
+    return TradeFill(trade_id=trade_id, taker_order_id=taker, asset_id=str(row.get("asset_id", "")), status=status,
+                     shares=shares, price=price,
                      fee_rate_bps=None if bps in (None, "") else number(bps, "fee_rate_bps"))
 
 

@@ -21,7 +21,7 @@ from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
 from fsm_bot.money import plain
 from fsm_bot.ports import (MINUTE_MS, Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
-                           SubmitResult, Trade, slug, slug_start_ms)
+                           SubmitResult, Trade, Held, slug, slug_start_ms)
 
 
 class PaperVenue:
@@ -73,6 +73,9 @@ class PaperVenue:
 
     def trades(self, order: SignedOrder, order_id: str, known: tuple[Trade, ...]) -> tuple[Trade, ...]:
         return ()  # a simulated fill is a position at once
+
+    def holdings(self, market_slugs: tuple[str, ...]) -> tuple[Held, ...]:
+        return self.ledger.holdings(market_slugs, self.now_ms())
 
     def position(self, order: SignedOrder) -> Decimal | None:
         return None

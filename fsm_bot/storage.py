@@ -1,0 +1,127 @@
+"""Every write to the state dir goes through here: whole writes or a ``StorageError``, fsyncs, atomic replaces.
+
+A write the disk refuses (full, failing, read-only: ENOSPC, EIO, EACCES, EROFS, a short write) ends with one
+``StorageError`` naming the file and what to do; the session stops before anything else is traded, and
+``fsm-bot resume`` continues from the journal once the disk is fixed (a torn last line is dropped then). The
+crash tests inject such failures with ``FSM_BOT_FAILPOINT=storage.enospc:<n>`` (or ``storage.eio:<n>``): the
+n-th write through here fails.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from fsm_bot import failpoints
+from fsm_bot.errors import StorageError
+
+ADVICE = {errno.ENOSPC: "the disk is full: free some space",
+          errno.EDQUOT: "the disk quota is used up: free some space",
+          errno.EIO: "the disk failed to write: check it",
+          errno.EACCES: "permission denied: check the state dir's owner and mode",
+          errno.EPERM: "permission denied: check the state dir's owner and mode",
+          errno.EROFS: "the file system is read-only"}
+
+
+def refused(path: Path | str, exc: OSError | None = None, what: str = "write") -> StorageError:
+    """The error for a write the disk refused, naming the file, the cause and what to do."""
+    cause = (exc.strerror or str(exc)) if exc is not None else "short write"
+    advice = ADVICE.get(exc.errno if exc is not None else -1, "check the disk")
+    return StorageError(f"{path}: cannot {what} ({cause}); {advice}, then `fsm-bot resume` continues where the "
+                        "journal stopped")
+
+
+def _injected() -> None:
+    for name, code in (("storage.enospc", errno.ENOSPC), ("storage.eio", errno.EIO)):
+        if failpoints.hit(name):
+            raise OSError(code, os.strerror(code))
+
+
+def write(fd: int, data: bytes, path: Path | str) -> None:
+    """All of ``data`` to ``fd`` in one write, or a ``StorageError``."""
+    try:
+        _injected()
+        written = os.write(fd, data)
+    except OSError as exc:
+        raise refused(path, exc) from None
+    if written != len(data):
+        raise refused(path)
+
+
+def fsync(fd: int, path: Path | str) -> None:
+    """Make ``fd`` durable; a failure is never retried (the kernel may have dropped the pages)."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise refused(path, exc, "fsync") from None
+
+
+def fsync_dir(directory: Path | str) -> None:
+    """Make a directory's entries (a file created, renamed or removed) durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise refused(directory, exc, "fsync the directory") from None
+
+
+def open_append(path: Path | str, durable: bool = True) -> int:
+    """An append-only descriptor of ``path``, created if missing (and, ``durable``, its directory fsynced then)."""
+    path = Path(path)
+    created = not path.exists()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise refused(path, exc, "open for writing") from None
+    if created and durable:
+        fsync_dir(path.parent)
+    return fd
+
+
+def append(path: Path | str, data: bytes, durable: bool = False) -> None:
+    """Append ``data`` to ``path`` (opened and closed around it)."""
+    fd = open_append(path)
+    try:
+        write(fd, data, path)
+        if durable:
+            fsync(fd, path)
+    finally:
+        os.close(fd)
+
+
+def replace(path: Path | str, data: bytes) -> None:
+    """``path`` holds ``data``, whole or not at all: a temporary file written, fsynced, renamed, dir fsynced."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise refused(tmp, exc, "create") from None
+    try:
+        write(fd, data, tmp)
+        fsync(fd, tmp)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise refused(path, exc, "replace") from None
+    fsync_dir(path.parent)
+
+
+def clean_temporaries(directory: Path | str) -> list[str]:
+    """Remove the ``*.tmp`` files an interrupted ``replace`` left behind; their names."""
+    removed = []
+    for tmp in sorted(Path(directory).glob("*.tmp")):
+        try:
+            tmp.unlink()
+        except OSError as exc:
+            raise refused(tmp, exc, "remove") from None
+        removed.append(tmp.name)
+    if removed:
+        fsync_dir(directory)
+    return removed
