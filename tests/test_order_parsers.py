@@ -49,7 +49,7 @@ def assert_sound(result: Accepted | Rejected) -> None:
         assert isinstance(result, Rejected) and result.reason
 
 
-@settings(deadline=None, max_examples=1000)
+@settings(deadline=None, max_examples=10_000)
 @given(replies)
 @example({"success": True, "status": [], "makingAmount": None, "takingAmount": None})  # once a TypeError
 @example({"success": True, "status": "matched", "orderID": KEY, "makingAmount": "5",
@@ -62,7 +62,7 @@ def test_post_reply_parser_never_escapes_or_accepts_a_bad_fill(body):
     assert_sound(result)
 
 
-@settings(deadline=None, max_examples=1000)
+@settings(deadline=None, max_examples=10_000)
 @given(st.integers(100, 599), replies)
 def test_post_status_mapping_is_a_reason_or_a_typed_error(status, body):
     try:
@@ -86,7 +86,7 @@ order_bodies = st.one_of(weird, st.fixed_dictionaries({}, optional={
     "size_matched": weird}))
 
 
-@settings(deadline=None, max_examples=1000)
+@settings(deadline=None, max_examples=10_000)
 @given(order_bodies, trade_bodies)
 def test_lookup_parsers_never_escape_or_accept_a_bad_fill(order_body, trades_body):
     try:
@@ -105,7 +105,7 @@ def test_lookup_parsers_never_escape_or_accept_a_bad_fill(order_body, trades_bod
         assert result is None or (isinstance(result, Rejected) and result.reason)
 
 
-@settings(deadline=None, max_examples=1000)
+@settings(deadline=None, max_examples=10_000)
 @given(st.one_of(weird, st.fixed_dictionaries({}, optional={"balance": st.one_of(weird, numbers), "allowances": st.one_of(
     weird, st.dictionaries(st.text(max_size=4), st.one_of(weird, numbers), max_size=2))})))
 @example({"balance": "٣٠٠٠٠٠٠", "allowances": {}})  # Unicode digits: str.isdigit says yes, the venue never sends them
@@ -138,7 +138,7 @@ def test_documented_error_strings_map_to_reasons():
         assert errors.reason(message) == code, message
 
 
-@settings(deadline=None, max_examples=1000)
+@settings(deadline=None, max_examples=10_000)
 @given(st.integers(min_value=0, max_value=10 ** 15))
 def test_any_whole_balance_in_units_is_read_exactly_in_dollars(units):
     balance, _ = collateral({"balance": str(units), "allowances": {}})
