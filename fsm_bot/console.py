@@ -28,6 +28,34 @@ def row_line(row: TradeRow, intervals: int) -> str:
             f"  streak {row.win_streak}")
 
 
+def _clock(ms: int) -> str:
+    secs = max(0, ms // 1000)
+    return f"{secs // 60}:{secs % 60:02d}"
+
+
+def countdown(s: Session, now_ms: int) -> str:
+    """What the clock counts to: the interval's start while waiting for it, else its end."""
+    k = min(s.interval, s.intervals)
+    if s.done:
+        return "done" if not s.following and not s.pending else "awaiting official results"
+    if s.state == "IDLE" and now_ms < s.interval_start(k):
+        return f"interval {k}/{s.intervals} starts in {_clock(s.interval_start(k) - now_ms)}"
+    return f"interval {k}/{s.intervals} ends in {_clock(s.interval_end(k) - now_ms)}"
+
+
+def position(s: Session, now_ms: int) -> str | None:
+    """The open position, if one is held: side, stake, price, shares, time left, what settles it so far."""
+    c = s.current
+    if c.submitted is None or c.prediction is None:
+        return None
+    f, side = c.submitted.fill, (c.sized.order.side if c.sized and c.sized.order else c.prediction.side)
+    state = ("on chain: " + "/".join(sorted({t.status for t in c.trades}))) if not c.fill_final else "held"
+    result = (f"settled {c.settled.result}: {'WIN' if c.settled.result == side else 'LOSS'} provisionally"
+              if c.settled and c.settled.result else "result pending")
+    return (f"{side} {usd(f.spent_usd)} @ {f.avg_price} for {f.shares} shares ({state}); "
+            f"{_clock(s.interval_end(s.interval) - now_ms)} left; {result}")
+
+
 def summary(s: Session) -> dict[str, Any]:
     rows = s.rows()
     traded = [r for r in rows if r.outcome in ("WIN", "LOSS")]
@@ -115,14 +143,16 @@ class Console:
         from rich.table import Table
         s = self.session
         assert s is not None
-        k = min(s.interval, s.intervals)
-        left = max(0, (s.interval_end(k) - self.clock_ms()) // 1000)
+        now = self.clock_ms()
         grid = Table.grid(padding=(0, 2))
-        for _ in range(6):
+        for _ in range(5):
             grid.add_column()
-        grid.add_row("[b]state[/b]", "[b]interval[/b]", "[b]ends in[/b]", "[b]capital[/b]", "[b]streak[/b]", "[b]drawdown[/b]")
-        grid.add_row(s.halted and f"HALTED ({s.halted})" or s.state, f"{k}/{s.intervals}", f"{left // 60}:{left % 60:02d}",
-                     usd(s.capital), str(s.streak), f"{s.drawdown:.1%}")
+        grid.add_row("[b]state[/b]", "[b]countdown[/b]", "[b]capital[/b]", "[b]streak[/b]", "[b]drawdown from start[/b]")
+        grid.add_row(s.halted and f"HALTED ({s.halted})" or s.state, countdown(s, now), usd(s.capital), str(s.streak),
+                     f"{s.drawdown:.1%}")
+        held = position(s, now)
+        if held:
+            grid.add_row("[b]position[/b]", held, "", "", "")
         return grid
 
     def close(self) -> None:
@@ -148,7 +178,7 @@ class Console:
              + (f" (hit rate {m['hit_rate']:.1%})" if m["hit_rate"] is not None else "")),
             ("PnL", f"{usd(m['pnl'], sign=True)} (fees {usd(m['fees'])})"),
             ("capital", usd(m["capital"])),
-            ("max drawdown", f"{m['max_drawdown']:.2%}"),
+            ("max drawdown from peak", f"{m['max_drawdown']:.2%}"),
             ("corrections", str(m["corrections"])),
         ]
         if files:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fsm_bot.config import Config
+from fsm_bot.errors import ConfigError
 
 UNIT = 100_000  # money units per dollar: $0.00001, the finest step a fee has
 CENT = UNIT // 100
@@ -44,11 +45,31 @@ class Rules:
 
     @classmethod
     def of(cls, cfg: Config, price: Decimal, fee_rate: Decimal | None = None) -> "Rules":
+        """Raises ``ConfigError`` when the lanes' int64 arithmetic could overflow (see ``check``)."""
         base = [int(cfg.base_usd * cfg.multiplier ** k * 100) for k in range(cfg.intervals + 1)]
-        return cls(capital=int(cfg.capital_usd * UNIT), floor=int(cfg.floor_usd * UNIT), base_cents=tuple(base),
-                   cap_cents=int(cfg.cap_usd * 100), fraction=Fraction(cfg.capital_fraction),
-                   min_cents=int(math.ceil(cfg.min_order_usd * 100)), price=Fraction(price),
-                   rate=Fraction(cfg.fee_rate if fee_rate is None else fee_rate), intervals=cfg.intervals)
+        rules = cls(capital=int(cfg.capital_usd * UNIT), floor=int(cfg.floor_usd * UNIT), base_cents=tuple(base),
+                    cap_cents=int(cfg.cap_usd * 100), fraction=Fraction(cfg.capital_fraction),
+                    min_cents=int(math.ceil(cfg.min_order_usd * 100)), price=Fraction(price),
+                    rate=Fraction(cfg.fee_rate if fee_rate is None else fee_rate), intervals=cfg.intervals)
+        rules.check()
+        return rules
+
+    def check(self) -> None:
+        """Every product ``step`` forms, at its largest, fits in an int64 lane; otherwise the figures would wrap
+        around silently, so the analysis is refused (a price or fee rate with many decimals, a huge capital)."""
+        p, r = self.price, self.rate
+        stake = max(self.cap_cents, 1)  # the stake never exceeds the cap (base <= cap)
+        shares = stake * 100 * p.denominator // p.numerator
+        capital = self.capital + self.intervals * shares * (UNIT // SHARE)  # every interval a win
+        k = r.denominator * p.denominator + r.numerator * (p.denominator - p.numerator)
+        products = (stake * 100 * p.denominator, capital * r.denominator * p.denominator, capital * k,
+                    capital * self.fraction.numerator, stake * r.numerator * (p.denominator - p.numerator) * CENT,
+                    2 * shares * 10 * r.numerator * p.numerator * (p.denominator - p.numerator)
+                    + r.denominator * p.denominator ** 2)
+        if max(products) >= 2 ** 62:
+            raise ConfigError(f"price {float(p):g} and fee rate {float(r):g} with capital ${self.capital / UNIT:g} and "
+                              f"cap ${self.cap_cents / 100:g}: the exact analysis' integers would overflow; use fewer "
+                              "decimals in --price and --fee-rate, or a smaller --capital or cap_usd")
 
     # -- one step, for all lanes at once ----------------------------------------------------------
     def fee_bound(self, stake_cents: np.ndarray) -> np.ndarray:
@@ -242,5 +263,5 @@ def plot(rows: list[dict[str, Any]], path: Any) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")  # whatever the file's name ends in
     plt.close(fig)

@@ -62,6 +62,11 @@ def export(out_dir: Path, formats: tuple[str, ...] = FORMATS) -> tuple[list[Path
             skipped.append(f"{fmt}: Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)")
             continue
         else:
-            subprocess.run([dot_binary(), f"-T{fmt}", "-o", str(path)], input=dot_source.encode(), check=True)
+            done = subprocess.run([dot_binary(), f"-T{fmt}", "-o", str(path)], input=dot_source.encode(),
+                                  capture_output=True)
+            if done.returncode:
+                why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+                skipped.append(f"{fmt}: Graphviz's `dot` failed ({why[0][:200]})")
+                continue
         written.append(path)
     return written, skipped

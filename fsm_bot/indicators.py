@@ -58,6 +58,20 @@ def book_imbalance(depth: Depth) -> float:
     return ratio(depth.bid_qty, depth.ask_qty)
 
 
+def no_movement(c: Columns) -> str | None:
+    """What shows that a window of candles saw no market at all, or None: every close the same price (so RSI
+    is 0/0 and MACD 0: any value read from them is an artefact, e.g. RSI 0 read as oversold), or no volume
+    traded in the whole window. Real BTC minutes always move and trade; such a window is a dead or faked
+    feed."""
+    n = len(c.close)
+    if n and (c.close == c.close[0]).all():
+        flat = " and every high equals its low" if (c.high == c.low).all() else ""
+        return f"all {n} closes are {c.close[0]:g}{flat}: no price movement in the window"
+    if n and float(c.volume.sum()) == 0:
+        return f"total volume 0 over {n} candles: nothing traded in the window"
+    return None
+
+
 def range_pct(high: np.ndarray, low: np.ndarray, n: int) -> float:
     lo = float(low[-n:].min())
     return (float(high[-n:].max()) - lo) / lo

@@ -11,23 +11,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from fsm_bot.redact import scrub
+
 LOGGER = "fsm_bot"
 
 
 class Redactor(logging.Filter):
-    """Replaces every known secret value with ``***`` in the final message."""
+    """Replaces every known secret value with ``***`` in the final message (``redact.scrub``)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        self.secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.scrub(record.getMessage()), None
+        record.msg, record.args = scrub(record.getMessage(), self.secrets), None
         return True
 
 

@@ -210,6 +210,10 @@ class Feed(Protocol):
         """Begin what runs in the background (a stream); called once, before the first interval."""
         ...
 
+    def reconnects(self) -> int:
+        """How many times its stream had to reconnect (0 where there is none)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -212,8 +212,8 @@ strategy's confidence with the outcome (1 for a WIN): lower is better, 0.25 is a
 """
 
 
-def write(state_dir: Path, out_dir: Path) -> list[Path]:
-    r = load(state_dir)
+def write(r: Report, out_dir: Path) -> list[Path]:
+    """The report's three files in ``out_dir`` (created if missing)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / "equity.png"
     picture(r, png)

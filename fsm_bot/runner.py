@@ -7,25 +7,28 @@ process's exit code; ``cli.py`` only parses flags and maps errors to exit codes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Any, Iterator, TextIO
 
 from fsm_bot import engine, journal, logs, stopping, views
 from fsm_bot.config import Config
-from fsm_bot.console import Console, row_line, summary, usd
+from fsm_bot.console import Console, summary, usd
+from fsm_bot.watchers import Watchers
 from fsm_bot.errors import ConfigError, Interrupted, JournalCorrupt, StateDirError
 from fsm_bot.ports import Held, slug
-from fsm_bot.session import Session, describe_state, fold, iso_seconds
+from fsm_bot.session import Session, describe_state, fold
 from fsm_bot.steps import Sized
 from fsm_bot.statedir import JOURNAL, LOG, SESSION_FILES, Lock, archive, finish_archives, prepare
 from fsm_bot import wiring
 
 EXIT_OK, EXIT_HALTED, EXIT_INTERRUPTED = 0, 3, 130
+ONE = {"sessions": 1, "index": 1, "stop_on_halt": False}  # a session not begun in a chain
 
 
 @dataclass
@@ -40,6 +43,11 @@ class Options:
     live_view: bool | None = None
     confirm_live: bool = False
     env: dict[str, str] = field(default_factory=dict)  # the environment with .env merged in (wiring reads secrets)
+    sessions: int | None = 1  # sessions back to back (None: for ever)
+    stop_on_halt: bool = False  # a halt ends the chain, not only its session
+    notify: tuple[str, ...] = ()  # webhooks that hear of the session's events (secrets: they carry tokens)
+    metrics_port: int | None = None  # serve Prometheus metrics there while the sessions run
+    metrics_host: str = "127.0.0.1"
 
 
 @contextlib.contextmanager
@@ -92,24 +100,67 @@ def _clear_for_new_session(state_dir: Path, fresh: bool) -> list[str]:
 
 
 def start(opts: Options, cfg: Config) -> int:
-    """A new session in the state dir: every flag checked first, then the dir locked and cleared."""
+    """A new session (or a chain of them) in the state dir: every flag checked first, then the dir locked."""
     plan = wiring.new_session(opts.mode, cfg, data=opts.data, start=opts.start, speed=opts.speed, env=opts.env,
                               confirm_live=opts.confirm_live)
     state_dir = prepare(opts.state_dir)
     with Lock.acquire(state_dir) as lock:
         notes = _lock_notes(lock) + finish_archives(state_dir) + _clear_for_new_session(state_dir, opts.fresh)
-        stopping.check()
-        world, start_ms, now_ms = plan.open(state_dir)
+        chain = {"sessions": opts.sessions, "index": 1, "stop_on_halt": opts.stop_on_halt}
+        return _chain(opts, plan, state_dir, chain, notes)
+
+
+def _chain(opts: Options, plan: wiring.NewSession, state_dir: Path, chain: dict[str, Any], notes: list[str],
+           start_ms: int | None = None) -> int:
+    """Session after session while the chain asks for more; each archived when it ends (a chain of one stays
+    in the state dir, for ``status`` and ``report``)."""
+    while True:
         try:
-            notes += world.preflight(start_ms)
-            stopping.check()
-            jr = journal.Journal(state_dir / JOURNAL)
-            session = engine.begin(jr, opts.mode, cfg, world.source, start_ms, now_ms)
-            _rebuild_views(state_dir, list(engine.sessions(journal.read(state_dir / JOURNAL).records)))
-        except BaseException:
-            world.close()
-            raise
-        return _run(opts, session, jr, world, notes, resumed=False)
+            code, final = _begin_and_run(opts, plan, state_dir, chain, notes, start_ms)
+        except ConfigError as exc:
+            if chain["index"] == 1 or plan.replay is None:
+                raise
+            print(f"the chain stops after {chain['index'] - 1} session(s): {exc}", file=opts.out)
+            return EXIT_OK
+        code, notes, chain, start_ms = _after(code, final, state_dir, chain)
+        if chain is None:
+            return code
+        plan = dataclasses.replace(plan, start=None)  # the next session begins where the last one ended
+
+
+def _after(code: int, final: Session | None, state_dir: Path,
+           chain: dict[str, Any]) -> tuple[int, list[str], dict[str, Any] | None, int | None]:
+    """(exit code, notes for the next session, its chain entry or None to stop, its start in --sim)."""
+    if final is None or not final.finished:
+        return code, [], None, None  # interrupted
+    more = chain["sessions"] is None or chain["index"] < chain["sessions"]
+    if chain["sessions"] != 1:
+        notes = [f"archived session {final.session} to {archive(state_dir, final.session)}"]
+    else:
+        notes = []
+    if final.halted and chain["stop_on_halt"]:
+        return code, notes, None, None
+    if not more:  # a chain that ran all its sessions is done, whatever each one's end (history tells)
+        return (code if chain["sessions"] == 1 else EXIT_OK), notes, None, None
+    nxt = {**chain, "index": chain["index"] + 1}
+    start_ms = final.start_ms + final.intervals * final.interval_secs * 1000 if final.mode == "sim" else None
+    return EXIT_OK, notes, nxt, start_ms
+
+
+def _begin_and_run(opts: Options, plan: wiring.NewSession, state_dir: Path, chain: dict[str, Any],
+                   notes: list[str], start_ms: int | None) -> tuple[int, Session | None]:
+    stopping.check()
+    world, start_ms, now_ms = plan.open(state_dir, start_ms)
+    try:
+        notes = notes + world.preflight(start_ms)
+        stopping.check()
+        jr = journal.Journal(state_dir / JOURNAL)
+        session = engine.begin(jr, plan.mode, plan.cfg, world.source, start_ms, now_ms, chain=chain)
+        _rebuild_views(state_dir, list(engine.sessions(journal.read(state_dir / JOURNAL).records)))
+    except BaseException:
+        world.close()
+        raise
+    return _run(opts, session, jr, world, notes, resumed=False)
 
 
 def _rebuild_views(state_dir: Path, history: engine.History) -> None:
@@ -143,9 +194,13 @@ def resume(opts: Options, mode: str | None = None) -> int:
         ended = _ended(session, state_dir)
         if ended is not None:
             jr.close()
-            for line in notes + [ended[1]]:
-                print(line, file=opts.out)
-            return ended[0]
+            code, more, chain, start_ms = _after(ended[0], session, state_dir, session.chain or ONE)
+            if chain is None:
+                for line in notes + more + [ended[1]]:
+                    print(line, file=opts.out)
+                return code
+            plan = wiring.next_session(session, speed=opts.speed, env=opts.env, confirm_live=opts.confirm_live)
+            return _chain(opts, plan, state_dir, chain, notes + more, start_ms)  # the chain goes on
         try:
             world = wiring.resumed(session, state_dir, speed=opts.speed, env=opts.env, confirm_live=opts.confirm_live)
             lost = _lost_orders(world, history)
@@ -155,7 +210,12 @@ def resume(opts: Options, mode: str | None = None) -> int:
         notes += [f"journal loss: the venue holds order {h.order.key} in {h.order.intent.slug}, which the journal "
                   "does not know: it is adopted for its interval, never answered with a second order" for h in lost]
         notes.append(f"resuming session {session.session} at {describe_state(session)} (journal record {session.seq})")
-        return _run(opts, session, jr, world, notes, resumed=True, adopt=lost)
+        code, final = _run(opts, session, jr, world, notes, resumed=True, adopt=lost)
+        code, notes, chain, start_ms = _after(code, final, state_dir, session.chain or ONE)
+        if chain is None:
+            return code
+        plan = wiring.next_session(session, speed=opts.speed, env=opts.env, confirm_live=opts.confirm_live)
+        return _chain(opts, plan, state_dir, chain, notes, start_ms)
 
 
 def _lost_orders(world: wiring.World, history: engine.History) -> list[Held]:
@@ -182,63 +242,35 @@ def _ended(session: Session, state_dir: Path) -> tuple[int, str] | None:
 
 
 def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.World, notes: list[str],
-         resumed: bool, adopt: list[Held] | None = None) -> int:
+         resumed: bool, adopt: list[Held] | None = None) -> tuple[int, Session | None]:
     state_dir = opts.state_dir
-    log = logs.open_log(state_dir / LOG, world.secrets + wiring.known_secrets(opts.env))
+    log = logs.open_log(state_dir / LOG, world.secrets + wiring.known_secrets(opts.env) + opts.notify)
     console = Console(world.clock.display_ms, opts.out, opts.live_view)
     for note in notes:
         logs.event(log, logging.ERROR if note.startswith("journal loss") else logging.WARNING, "runner", note)
     console.start(session, "\n".join(notes))
     stop = threading.Event()
-    eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, log=log, stop=stop, resumed=resumed,
-                        observers=engine.session_observers(state_dir, world.venue, log, [console]), adopt=adopt or ())
     try:
-        with interrupts(stop, world.clock.wake):
-            final = eng.run()
-    except Interrupted as exc:
-        console.close()
-        logs.event(log, 30, "runner", str(exc), interval=eng.session.interval, error_code=exc.code)
-        print(f"stopped at {describe_state(eng.session)}: {exc}", file=console.out)
-        return EXIT_INTERRUPTED
+        with Watchers(opts.notify, opts.metrics_port, opts.metrics_host, world, log) as watch:
+            eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, log=log, stop=stop,
+                                resumed=resumed, adopt=adopt or (),
+                                observers=engine.session_observers(state_dir, world.venue, log,
+                                                                   [console, *watch.observers]))
+            watch.start(session, resumed)
+            try:
+                with interrupts(stop, world.clock.wake):
+                    final = eng.run()
+            except Interrupted as exc:
+                console.close()
+                logs.event(log, 30, "runner", str(exc), interval=eng.session.interval, error_code=exc.code)
+                print(f"stopped at {describe_state(eng.session)}: {exc}", file=console.out)
+                return EXIT_INTERRUPTED, None
+            finally:
+                console.close()
+                jr.close()
+                world.close()
+            watch.end(final, summary(final))
     finally:
-        console.close()
-        jr.close()
-        world.close()
         logs.close(log)
     console.finish(final, str(state_dir))
-    return EXIT_HALTED if final.halted else EXIT_OK
-
-
-def status(state_dir: Path, last: int = 5, out: TextIO | None = None, as_json: bool = False) -> int:
-    """Where a session stands, from its journal alone; takes no lock and changes nothing."""
-    path = state_dir / JOURNAL
-    if not path.exists():
-        raise StateDirError(f"{state_dir} holds no session (no {JOURNAL})")
-    contents = journal.read(path)
-    if not contents.records:
-        raise StateDirError(f"{path}: the session never began (its first record was not written whole); "
-                            f"`fsm-bot start --state-dir {state_dir}` begins one")
-    s = fold(contents.records)
-    m = summary(s)
-    if as_json:
-        import json
-        data = {**{k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in m.items()},
-                "state": s.state, "interval": min(s.interval, s.intervals), "streak": s.streak,
-                "drawdown": str(s.drawdown), "finished": s.finished, "torn_tail": contents.torn,
-                "last_trades": [json.loads(views.trade_json(r)) for r in s.rows()[-last:]]}
-        print(json.dumps(data, indent=2), file=out)
-        return EXIT_OK
-    print(f"session   {s.session} ({s.mode}), started {iso_seconds(s.start_ms)}", file=out)
-    print(f"state     {describe_state(s)}", file=out)
-    print(f"capital   {usd(s.capital)} (start {usd(s.capital0)}, floor {usd(s.floor)}), streak {s.streak}, "
-          f"drawdown {s.drawdown:.2%}", file=out)
-    print(f"trades    {m['trades']} traded, {m['wins']} won, {m['skipped']} skipped of {len(s.rows())} recorded",
-          file=out)
-    if contents.torn:
-        print(f"journal   a torn last record will be dropped on resume ({contents.torn})", file=out)
-    rows = s.rows()[-last:]
-    if rows:
-        print("last trades:", file=out)
-        for row in rows:
-            print("  " + row_line(row, s.intervals), file=out)
-    return EXIT_OK
+    return (EXIT_HALTED if final.halted else EXIT_OK), final

@@ -106,6 +106,7 @@ class Session:
     resolutions: tuple[Resolution, ...] = ()
     halted: str | None = None
     halt_detail: str = ""
+    chain: dict[str, Any] | None = None  # its place in sessions run back to back (the begin record's)
 
     # -- derived --------------------------------------------------------------------------------
     @property
@@ -167,7 +168,7 @@ class Session:
         b = steps.decode("begin", record["data"])
         cfg = Config.from_json(b.config)
         return cls(mode=b.mode, session=b.session, start_ms=b.start_ms, cfg=cfg, source=b.source,
-                   capital=cfg.capital_usd, peak=cfg.capital_usd, ts_ms=parse_iso(record["ts"]))
+                   capital=cfg.capital_usd, peak=cfg.capital_usd, ts_ms=parse_iso(record["ts"]), chain=b.chain)
 
     def apply(self, record: dict[str, Any], step: steps.Step | None = None, ts_ms: int | None = None) -> "Session":
         """The session after one more journal record (its decoded step and time, if at hand)."""

@@ -107,6 +107,7 @@ class Begin(Step):
     config: dict[str, Any]
     source: dict[str, Any]  # where the session's data comes from (sim: data file and its digest)
     version: str
+    chain: dict[str, Any] | None = None  # sessions back to back: {"sessions": N or None (forever), "index", "stop_on_halt"}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.config import Config, is_loopback
-from fsm_bot.errors import ConfigError, EnvironmentFailure, StateDirError
+from fsm_bot.errors import BotError, ConfigError, EnvironmentFailure, StateDirError
 from fsm_bot.ports import MINUTE_MS, Clock, Feed, Venue
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.statedir import LEDGER
@@ -104,10 +104,14 @@ class NewSession:
     creds: Credentials | None
     replay: sim.ReplayFeed | None = None
 
-    def open(self, state_dir: Path) -> tuple[World, int, int]:
-        """(world, first interval start, now): the adapters opened and the session's start decided."""
+    def open(self, state_dir: Path, start_ms: int | None = None) -> tuple[World, int, int]:
+        """(world, first interval start, now): the adapters opened and the session's start decided (``start_ms``:
+        a chain's next session in ``--sim``, right after the last one)."""
         if self.replay is not None:
-            start_ms = first_sim_start(self.replay, self.cfg, self.start, self.source["data"] == "bundled")
+            if start_ms is None:
+                start_ms = first_sim_start(self.replay, self.cfg, self.start, self.source["data"] == "bundled")
+            else:
+                check_span(self.replay, self.cfg, start_ms, "the next session")
             return world("sim", self.cfg, self.source, state_dir, now_ms=start_ms, speed=self.speed,
                          feed=self.replay), start_ms, start_ms
         w = world(self.mode, self.cfg, self.source, state_dir, creds=self.creds)
@@ -135,6 +139,14 @@ def new_session(mode: str, cfg: Config, *, data: Path | None = None, start: str 
     return NewSession(mode, cfg, source, start, speed, creds)
 
 
+def next_session(session: Session, *, speed: float = math.inf, env: dict[str, str] | None = None,
+                 confirm_live: bool = False) -> NewSession:
+    """The recipe of the session that follows ``session`` in its chain: its mode, config and data source."""
+    creds = live_credentials(env or {}, confirm_live) if session.mode == "live" else None
+    replay = replay_feed(session.source) if session.mode == "sim" else None
+    return NewSession(session.mode, session.cfg, session.source, None, speed, creds, replay)
+
+
 def resumed(session: Session, state_dir: Path, *, speed: float = math.inf, env: dict[str, str] | None = None,
             confirm_live: bool = False) -> World:
     """The world of a journaled session, rebuilt from its first record (config, data, endpoints, clock)."""
@@ -150,9 +162,14 @@ def resumed(session: Session, state_dir: Path, *, speed: float = math.inf, env: 
 def parse_start(text: str, interval_secs: int, flag: str = "--start") -> int:
     """``--start``: ISO-8601 UTC or unix seconds, on the interval grid; returns ms."""
     try:
-        secs = float(text) if text.replace(".", "", 1).isdigit() else \
-            datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
-    except ValueError:
+        if text.replace(".", "", 1).isdigit():
+            secs = float(text)
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                raise ConfigError(f"{flag} {text!r}: say the zone: Z for UTC (2024-03-13T14:00:00Z)")
+            secs = when.astimezone(timezone.utc).timestamp()
+    except (ValueError, OverflowError):
         raise ConfigError(f"{flag} {text!r}: expected ISO-8601 UTC (2024-03-13T14:00:00Z) or unix seconds") from None
     if not secs.is_integer() or int(secs) % interval_secs:
         raise ConfigError(f"{flag} {text}: not on the {interval_secs // 60}-minute grid (a multiple of {interval_secs} s)")
@@ -253,6 +270,8 @@ def real_clock(cfg: Config, source: dict[str, Any]) -> Clock:
         server_ms = http.get("/api/v3/time")["serverTime"]
     except (TypeError, KeyError):
         raise ConfigError(f"{cfg.binance_rest_url}/api/v3/time: no serverTime to start the test clock from") from None
+    except BotError as exc:
+        raise EnvironmentFailure(f"{cfg.binance_rest_url}/api/v3/time: the test clock cannot start ({exc})") from None
     finally:
         http.close()
     return ScaledClock(int(server_ms), float(source["clock"]["speed"]))

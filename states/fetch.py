@@ -66,6 +66,9 @@ def snapshot(view: Session, now_ms: int, candles: pl.DataFrame, depth: Depth | N
     problem = _bad_prices(cols, cfg.price_max_usd)
     if problem:
         return Skip(reason="invalid_price", detail=problem)
+    problem = indicators.no_movement(cols)
+    if problem:
+        return Skip(reason="flat_data", detail=problem)
     expected = slug(start, cfg.interval_minutes)
     if market.slug != expected or market.start_ms != start or market.end_ms != end:
         return Skip(reason="market_mismatch", detail=f"venue gave {market.slug} for {expected}")

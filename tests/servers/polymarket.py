@@ -132,6 +132,7 @@ class FakePolymarket:
         self._by_token: dict[str, str] = {}
         self._by_condition: dict[str, str] = {}
         self.gamma, self.clob = JsonServer("gamma"), JsonServer("clob")
+        self.geoblock: dict[str, Any] = {"blocked": False, "country": "XX"}  # polymarket.com/api/geoblock's answer
         self._routes()
 
     def start(self) -> "FakePolymarket":
@@ -145,6 +146,11 @@ class FakePolymarket:
 
     def urls(self) -> dict[str, str]:
         return {"gamma_url": self.gamma.url, "clob_url": self.clob.url}
+
+    @property
+    def geoblock_url(self) -> str:
+        """Where this fake answers ``https://polymarket.com/api/geoblock`` (from the Gamma server): ``geoblock``."""
+        return self.gamma.url + "/api/geoblock"
 
     # -- the registry -----------------------------------------------------------------------------
     def market(self, market_slug: str) -> FakeMarket | None:
@@ -212,6 +218,7 @@ class FakePolymarket:
     def _routes(self) -> None:
         self.gamma.route("GET", r"/markets", self._gamma_markets)
         self.gamma.route("GET", r"/events", self._gamma_events)
+        self.gamma.route("GET", r"/api/geoblock", lambda r: Reply(200, self.geoblock))
         self.clob.route("GET", r"/book", self._book)
         self.clob.route("GET", r"/clob-markets/(?P<cid>[^/]+)", self._clob_market_info)
         self.clob.route("GET", r"/markets/(?P<cid>[^/]+)", self._clob_market)

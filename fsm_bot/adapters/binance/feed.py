@@ -76,6 +76,9 @@ class BinanceFeed:
                    keep_candles=max(KEEP_CANDLES, cfg.candles + 60))
 
     # -- life cycle ---------------------------------------------------------------------------------
+    def reconnects(self) -> int:
+        return max(0, self.stream.connections - 1)
+
     def start(self) -> None:
         """Load the persisted buffer, fill the gap from REST, start the stream. Binance being down is
         logged, not raised: the session goes on and skips the intervals it cannot decide honestly."""

@@ -1,7 +1,8 @@
 """What ``--live`` signs and authenticates with, read from the environment or ``.env`` only.
 
 This module imports nothing of the SDK, so ``wiring.py`` can check credentials (and refuse, naming the
-variable) before the SDK is loaded. No message and no repr here ever shows a secret's value.
+variable) before the SDK is loaded. No repr here shows a secret, and no message shows the value of any
+credentials variable at all: a key pasted into the wrong one (``FSM_BOT_WALLET``) is a secret there too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from fsm_bot.errors import ConfigError
+from fsm_bot.redact import looks_like_key
 
 DEPOSIT_WALLET = 3
 """POLY_1271, the deposit wallet: what Polymarket's V2 onboarding gives new API users, and the default."""
@@ -50,22 +52,32 @@ def _private_key(env: Mapping[str, str]) -> str:
         raise ConfigError("--live needs FSM_BOT_PRIVATE_KEY in the environment or .env (see .env.example)")
     body = key.removeprefix("0x")
     if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ConfigError("FSM_BOT_PRIVATE_KEY: expected 64 hex digits (with or without 0x); the value is not shown")
+        raise _refused("FSM_BOT_PRIVATE_KEY", key, "64 hex digits (with or without 0x)")
     return "0x" + body
+
+
+def _refused(name: str, value: str, expected: str) -> ConfigError:
+    """A bad value of a credentials variable: the variable and the shape expected, never the value (it may be
+    a key pasted into the wrong variable), only its length and, for a key, what it looks like."""
+    hint = ("; it looks like a private key, which belongs in FSM_BOT_PRIVATE_KEY only"
+            if looks_like_key(value) and name != "FSM_BOT_PRIVATE_KEY" else "")
+    got = f"{len(value)} character{'s' * (len(value) != 1)}"
+    return ConfigError(f"{name}: expected {expected}; got {got} (the value is not shown){hint}")
 
 
 def _address(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip() or None
-    if value is not None and not (value.startswith("0x") and len(value) == 42):
-        raise ConfigError(f"{name} = {value!r}: expected a 0x-prefixed 20-byte address")
+    if value is not None and not (value.startswith("0x") and len(value) == 42
+                                  and all(c in "0123456789abcdefABCDEF" for c in value[2:])):
+        raise _refused(name, value, "a 0x-prefixed 20-byte address (0x and 40 hex digits)")
     return value
 
 
 def _signature_type(env: Mapping[str, str]) -> int:
     raw = env.get("FSM_BOT_SIGNATURE_TYPE", "").strip() or str(DEPOSIT_WALLET)
-    if not raw.isdigit() or int(raw) not in SIGNATURE_TYPES:
-        raise ConfigError(f"FSM_BOT_SIGNATURE_TYPE = {raw!r}: expected one of "
-                          + ", ".join(f"{k} ({v})" for k, v in SIGNATURE_TYPES.items()))
+    if not (raw.isascii() and raw.isdigit()) or int(raw) not in SIGNATURE_TYPES:
+        raise _refused("FSM_BOT_SIGNATURE_TYPE", raw,
+                       "one of " + ", ".join(f"{k} ({v})" for k, v in SIGNATURE_TYPES.items()))
     return int(raw)
 
 
