@@ -324,13 +324,13 @@ def _parse_and_validate(name: str, raw: object) -> None:
     assert Config.from_json(cfg.to_json()) == cfg  # a valid config survives the journal's begin record
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(FIELDS)), raw=RAW)
 def test_every_field_parses_any_value_or_names_itself(name, raw):
     _parse_and_validate(name, raw)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=10_000, deadline=None)
 @given(name=st.sampled_from(sorted(n for n, f in FIELDS.items() if f.metadata["unit"] == "URL")), raw=URLISH)
 def test_url_settings_are_valid_or_refused_without_their_secrets(name, raw):
     try:
