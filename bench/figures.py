@@ -178,6 +178,11 @@ def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     return run(data, quick)
 
 
+def alerts_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.alerts import alerts_bench as run
+    return run(data, quick)
+
+
 BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "decision": decision_bench,
     "journal": journal_bench,
@@ -185,6 +190,7 @@ BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "memory": memory_bench,
     "throughput": throughput_bench,
     "risk": risk_bench,
+    "alerts": alerts_bench,
 }
 
 
@@ -202,6 +208,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
         out.append(("decision: interval start -> order bytes p99 (ms)", p99, "<= 10 ms", p99 <= 10))
         for stage, figures in d["stages"].items():
             out.append((f"  {stage} p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}", "", None))
+    a = results.get("alerts")
+    if a:
+        p99 = a["notifier_per_record_us"]["p99"]
+        out.append(("alerts: notifier per record, hanging + 500 webhooks, p99 (us)", p99, "<= 5000 us", p99 <= 5000))
+        out.append(("alerts: session files identical with and without", a["files_identical"], "True",
+                    bool(a["files_identical"])))
     j = results.get("journal")
     if j:
         out.append(("journal append+fsync p50 (us)", j["append_fsync"]["p50_us"], "", None))
