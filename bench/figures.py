@@ -59,7 +59,7 @@ def long_session(data: Path | None, intervals: int, d: Path) -> tuple[Path, floa
 
 # -- journal --------------------------------------------------------------------------------------
 def journal_bench(data: Path | None, quick: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "sample").mkdir()
         path, _ = long_session(None, 3, tmp / "sample")
@@ -104,7 +104,7 @@ def journal_bench(data: Path | None, quick: bool) -> dict[str, Any]:
 def startup_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     runs = 3 if quick else 10
     out: dict[str, Any] = {"help": wall([EXE, "--help"], runs)}
-    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         crashed, work = Path(tmp) / "crashed", Path(tmp) / "work"
         subprocess.run([EXE, "start", "--sim", "--state-dir", str(crashed)], capture_output=True,
                        env={**os.environ, "FSM_BOT_FAILPOINT": "journal.appended:40"})
@@ -128,7 +128,7 @@ def peak_rss_mb(cmd: list[str]) -> float:
 
 
 def memory_bench(data: Path | None, quick: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         out = {"sim_session_peak_rss_mb": peak_rss_mb([EXE, "start", "--sim", "--state-dir", str(Path(tmp) / "s")])}
         span = ["--to", "2024-03-12T00:00:00Z"] if quick or data is None else []
         cmd = [EXE, "backtest", "--out", str(Path(tmp) / "bt"), "--json", *span]
