@@ -17,11 +17,17 @@ def test_report_of_a_finished_sim_session(fsm, tmp_path):
     assert (out / "equity.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "report.html").read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page and 'src="equity.png"' not in page
+    assert '<meta name="viewport"' in page
     rows = [json.loads(line, parse_float=Decimal) for line in (d / "trades.jsonl").read_text().splitlines()]
-    cells = {Decimal(c) for c in re.findall(r"<td>(-?[0-9]+\.[0-9]+)</td>", page)}
-    for row in rows:  # every trade is in the page, with its exact money
-        assert f"<td>{row['interval_number']}</td><td>{row['timestamp']}</td>" in page
-        assert {row["capital_after"], row["pnl"], row["fee"], row["shares"]} <= cells
+    body = re.search(r'<table id="trades">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    shown = re.findall(r"<tr>(.*?)</tr>", body)
+    assert len(shown) == len(rows)
+    for row, tr in zip(rows, shown):  # every trade is in the page, in order, with its exact money
+        assert f'<td class="num">{row["interval_number"]}</td><td><time datetime="{row["timestamp"]}">' in tr
+        exact = {Decimal(c) for c in re.findall(r'data-exact="([^"]+)"', tr)}
+        assert row["capital_after"] in exact
+        if row["outcome"] != "SKIPPED":
+            assert {row["pnl"], row["fee"], row["position_size"]} <= exact
     md = (out / "report.md").read_text()
     assert "![equity and drawdown](equity.png)" in md and md.count("\n| ") >= 18
 

@@ -62,8 +62,8 @@ class Browser:
         inner = f"exec {chrome} 3<&{a} 4>&{b} {a}<&- {b}>&-"
         self.isolated = os.geteuid() == 0 and subprocess.run(["unshare", "-n", "true"],
                                                              capture_output=True).returncode == 0
-        argv = (["unshare", "-n", "sh", "-c", f"ip link set lo up 2>/dev/null; {inner}"] if self.isolated
-                else ["sh", "-c", inner])
+        argv = (["unshare", "-n", "bash", "-c", f"ip link set lo up 2>/dev/null; {inner}"] if self.isolated
+                else ["bash", "-c", inner])
         self.proc = subprocess.Popen(argv, pass_fds=(a, b), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         os.close(a)
         os.close(b)
@@ -163,6 +163,8 @@ def session(tmp_path_factory):
 @pytest.fixture(scope="module")
 def measured(session, tmp_path_factory):
     if CHROMIUM is None:
+        if os.environ.get("FSM_BOT_REQUIRE_CHROMIUM"):
+            pytest.fail("FSM_BOT_REQUIRE_CHROMIUM is set and chromium is not on PATH")
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
     browser = Browser(tmp_path_factory.mktemp("profile"))
     shots = os.environ.get("FSM_BOT_SCREENSHOTS")
@@ -194,7 +196,7 @@ def test_the_page_asks_for_nothing_but_itself(measured):
 
 def money(page: str, name: str) -> tuple[str, Decimal]:
     """The header figure ``name``: its text, and the exact amount it carries."""
-    m = re.search(rf'<div class="figure" id="{name}">.*?<span class="value"[^>]*data-exact="([^"]+)"[^>]*>([^<]+)<',
+    m = re.search(rf'<div class="figure" id="{name}">.*?<span class="value[^"]*"[^>]*data-exact="([^"]+)"[^>]*>([^<]+)<',
                   page, re.S)
     assert m, f"no header figure {name}"
     return m.group(2), Decimal(m.group(1))
