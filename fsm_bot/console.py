@@ -176,7 +176,8 @@ class Console:
              + (f", {m['void']} void (matched, never a position)" if m["void"] else "")),
             ("wins / losses", f"{m['wins']} / {m['losses']}"
              + (f" (hit rate {m['hit_rate']:.1%})" if m["hit_rate"] is not None else "")),
-            ("PnL", f"{usd(m['pnl'], sign=True)} (fees {usd(m['fees'])})"),
+            ("PnL", f"{usd(m['pnl'], sign=True)} after {usd(m['fees'])} of fees "
+                    f"({usd(m['pnl'] + m['fees'], sign=True)} before)"),
             ("capital", usd(m["capital"])),
             ("max drawdown from peak", f"{m['max_drawdown']:.2%}"),
             ("corrections", str(m["corrections"])),

@@ -146,7 +146,7 @@ body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 h1 { font-size: 1.2rem; margin: 0; overflow-wrap: anywhere; }
 h2 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
 .sub { color: var(--muted); font-size: .875rem; margin: .1rem 0 .6rem; overflow-wrap: anywhere; }
-#result .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: 8px; }
+#result .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: 8px; }
 .figure { border: 1px solid var(--line); border-radius: 8px; padding: .4rem .65rem .45rem; background: #f8f9fa; min-width: 0; }
 .label { display: block; font-size: .8rem; color: var(--muted); }
 .value { display: block; font-size: 1.65rem; font-weight: 700; line-height: 1.2; white-space: nowrap;

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from fsm_bot import report
 from fsm_bot.backtest import wilson
+from fsm_bot.money import usd
 
 
 def test_report_of_a_finished_sim_session(fsm, tmp_path):
@@ -64,3 +65,12 @@ def test_report_of_a_halted_session_names_the_halt(fsm, tmp_path):
 def test_report_without_a_session_is_refused(fsm, tmp_path):
     result = fsm("report", "--state-dir", tmp_path)
     assert result.code == 2 and "no session" in result.err
+
+
+def test_the_session_summary_shows_pnl_before_and_after_fees(fsm, tmp_path):
+    d = tmp_path / "state"
+    ran = fsm("start", "--sim", "--state-dir", d)
+    rows = [json.loads(line, parse_float=Decimal) for line in (d / "trades.jsonl").read_text().splitlines()]
+    pnl, fees = sum(r["pnl"] for r in rows), sum(r["fee"] for r in rows)
+    line = next(x for x in ran.out.splitlines() if x.startswith("PnL "))
+    assert line.split(None, 1)[1] == f"{usd(pnl, sign=True)} after {usd(fees)} of fees ({usd(pnl + fees, sign=True)} before)"

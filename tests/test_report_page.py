@@ -40,9 +40,9 @@ MEASURE = """(() => {
     valuesBottom: Math.max(...values.map(v => box(v).bottom)), values: values.length,
     valueFontPx: Math.min(...values.map(v => parseFloat(getComputedStyle(v).fontSize))),
     bodyFontPx: parseFloat(getComputedStyle(document.body).fontSize),
-    cellFontPx: parseFloat(getComputedStyle(document.querySelector('#trades td')).fontSize),
-    tableScrolls: getComputedStyle(document.querySelector('#trades').parentElement).overflowX,
-    tableWidth: box(document.querySelector('#trades')).width,
+    cellFontPx: parseFloat(getComputedStyle(document.querySelector('.scroll td')).fontSize),
+    tableScrolls: getComputedStyle(document.querySelector('.scroll')).overflowX,
+    tableWidth: box(document.querySelector('.scroll table')).width,
     chartTop: box(document.querySelector('img')).top,
   };
 })()"""
@@ -121,7 +121,8 @@ class Browser:
             except OSError:
                 pass
 
-    def open(self, url: str, metrics: dict, screenshot: Path | None = None) -> tuple[dict, list[str]]:
+    def open(self, url: str, metrics: dict, screenshot: Path | None = None,
+             measure: str = MEASURE) -> tuple[dict, list[str]]:
         """The page's measurements at one device size, and every URL it requested."""
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         s = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -135,13 +136,23 @@ class Browser:
         self.send("Runtime.evaluate", s, expression="1")  # and collect the events that came meanwhile
         requested = [e["params"]["request"]["url"] for e in self.events
                      if e.get("method") == "Network.requestWillBeSent" and e.get("sessionId") == s]
-        found = self.send("Runtime.evaluate", s, expression=MEASURE, returnByValue=True)["result"]["value"]
+        found = self.send("Runtime.evaluate", s, expression=measure, returnByValue=True)["result"]["value"]
         if screenshot:
             import base64
             shot = self.send("Page.captureScreenshot", s, format="png", captureBeyondViewport=False)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         self.send("Target.closeTarget", targetId=target)
         return found, requested
+
+
+def launch(tmp_path_factory) -> Browser:
+    """A headless Chromium for a module's pages: skipped where Debian's chromium is missing, unless CI
+    requires it (``FSM_BOT_REQUIRE_CHROMIUM``)."""
+    if CHROMIUM is None:
+        if os.environ.get("FSM_BOT_REQUIRE_CHROMIUM"):
+            pytest.fail("FSM_BOT_REQUIRE_CHROMIUM is set and chromium is not on PATH")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
+    return Browser(tmp_path_factory.mktemp("profile"))
 
 
 def fsm_bot(*argv: str) -> subprocess.CompletedProcess:
@@ -161,24 +172,31 @@ def session(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def measured(session, tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("FSM_BOT_REQUIRE_CHROMIUM"):
-            pytest.fail("FSM_BOT_REQUIRE_CHROMIUM is set and chromium is not on PATH")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
-    browser = Browser(tmp_path_factory.mktemp("profile"))
+def backtest_page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("backtest")
+    ran = fsm_bot("backtest", "--from", "2024-03-13T00:00:00Z", "--to", "2024-03-14T00:00:00Z", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    return out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def measured(session, backtest_page, tmp_path_factory):
+    browser = launch(tmp_path_factory)
     shots = os.environ.get("FSM_BOT_SCREENSHOTS")
-    url = (session / "report" / "report.html").resolve().as_uri()
+    pages = {"report": (session / "report" / "report.html").resolve().as_uri(), "backtest": backtest_page.resolve().as_uri()}
     try:
-        return {name: browser.open(url, metrics, Path(shots) / f"report-{name}.png" if shots else None)
-                for name, metrics in (("phone", PHONE), ("desktop", DESKTOP))} | {"url": url}
+        return {(page, name): (url, *browser.open(url, metrics, Path(shots) / f"{page}-{name}.png" if shots else None))
+                for page, url in pages.items() for name, metrics in (("phone", PHONE), ("desktop", DESKTOP))}
     finally:
         browser.close()
 
 
-@pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_the_page_fits_the_width_and_shows_the_result_on_the_first_screen(measured, device):
-    m, _ = measured[device]
+PAGES = [(page, device) for page in ("report", "backtest") for device in ("phone", "desktop")]
+
+
+@pytest.mark.parametrize("page,device", PAGES)
+def test_the_page_fits_the_width_and_shows_the_result_on_the_first_screen(measured, page, device):
+    _, m, _ = measured[page, device]
     expected = PHONE if device == "phone" else DESKTOP
     assert m["viewportWidth"] == expected["width"], m  # on a phone only with the viewport meta
     assert m["scrollWidth"] <= m["viewportWidth"], m
@@ -187,11 +205,11 @@ def test_the_page_fits_the_width_and_shows_the_result_on_the_first_screen(measur
     assert m["bodyFontPx"] >= 14 and m["cellFontPx"] >= 12 and m["valueFontPx"] >= 20, m
 
 
-def test_the_page_asks_for_nothing_but_itself(measured):
-    for device in ("phone", "desktop"):
-        _, requested = measured[device]
-        assert requested and requested[0] == measured["url"]
-        assert [u for u in requested if u != measured["url"] and not u.startswith("data:")] == []
+@pytest.mark.parametrize("page,device", PAGES)
+def test_the_page_asks_for_nothing_but_itself(measured, page, device):
+    url, _, requested = measured[page, device]
+    assert requested and requested[0] == url
+    assert [u for u in requested if u != url and not u.startswith("data:")] == []
 
 
 def money(page: str, name: str) -> tuple[str, Decimal]:

@@ -47,14 +47,22 @@ def history(args: argparse.Namespace) -> int:
     import json
 
     from fsm_bot import history
-    data = history.report(args.state_dir)
-    if args.plot:
-        plot = output(args.plot, "--plot", folder=False)
+    plot, html = output(args.plot, "--plot", folder=False), output(args.html, "--html", folder=False)
+    found, problems = history.scan(args.state_dir)
+    data = history.summary(found, problems)
+    if plot or html:
+        from fsm_bot.report import history_page
+    if plot:
         with writing(plot, "--plot", folder=False):
-            history.plot(args.state_dir, plot)
+            history_page.picture(found, plot)
+    if html:
+        text = history_page.page(found, data, str(args.state_dir))
+        with writing(html, "--html", folder=False):
+            html.write_text(text, encoding="utf-8")
     print(json.dumps(data, indent=2) if args.json else history.render(data))
-    if args.plot and not args.json:
-        print(f"wrote {args.plot}")
+    for path in (plot, html) if not args.json else ():
+        if path:
+            print(f"wrote {path}")
     return 0
 
 
