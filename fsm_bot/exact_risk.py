@@ -193,6 +193,7 @@ def exact(cfg: Config, win_rate: float, price: Decimal, fee_rate: Decimal | None
     dist = np.bincount(inverse, weights=weight)
     return {
         "win_rate": win_rate, "price": float(price), "fee_rate": float(rules.rate), "intervals": n,
+        "capital_usd": start, "floor_usd": rules.floor / UNIT,
         "sequences": int(len(final)), "p_halt": float(p_halt), "p_halt_exact": str(p_halt),
         "p_loss": float(p_loss), "expected_final": float(expected), "expected_pnl": float(expected) - start,
         "median_final": _quantile(final, weight, 0.5), "final_p05": _quantile(final, weight, 0.05),
@@ -245,23 +246,7 @@ def breakeven_win_rate(price: Decimal, fee_rate: Decimal) -> float:
 
 
 def plot(rows: list[dict[str, Any]], path: Any) -> None:
-    """P(halt) and expected final capital against the win rate, a line per entry price (PNG)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for price in sorted({r["price"] for r in rows}):
-        mine = [r for r in rows if r["price"] == price]
-        ax1.plot([r["win_rate"] for r in mine], [r["p_halt"] for r in mine], marker="o", label=f"entry {price:.2f}")
-        ax2.plot([r["win_rate"] for r in mine], [r["expected_final"] for r in mine], marker="o", label=f"entry {price:.2f}")
-    start = rows[0]["expected_final"] - rows[0]["expected_pnl"]
-    ax1.set(title="probability that an 18-interval session halts", xlabel="win rate", ylabel="P(halt)")
-    ax2.axhline(start, color="grey", lw=0.8, ls="--")
-    ax2.set(title="expected capital at the end of the session", xlabel="win rate", ylabel="USD")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")  # whatever the file's name ends in
-    plt.close(fig)
+    """P(halt) and expected final capital against the win rate, a line per entry price, its break-even marked
+    (PNG; ``fsm_bot.report.figures.risk``)."""
+    from fsm_bot.report import figures  # here: fsm_bot.report imports this module
+    figures.risk(rows, path)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from fsm_bot import backtest, exact_risk as risk  # noqa: E402
 from fsm_bot.adapters.sim import ReplayFeed, load_candles  # noqa: E402
 from fsm_bot.config import Config  # noqa: E402
+from fsm_bot.report import figures  # noqa: E402
 from fsm_bot.session import iso_seconds  # noqa: E402
 from strategy_hit_rates import decide_all, wilson  # noqa: E402
 
@@ -58,25 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started = time.perf_counter()
     cfg = Config()
-    figures = args.out.parent / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
+    figure_dir = args.out.parent / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
 
     rows = risk.analyse(cfg, sessions=args.monte_carlo, seed=1)
-    risk.plot(rows, figures / "risk.png")
+    risk.plot(rows, figure_dir / "risk.png")
     cell = {(r["win_rate"], r["price"]): r for r in rows}
     coin = cell[(0.5, 0.51)]
     frame = load_candles(args.data)
     feed = ReplayFeed(frame)
     tiers = tier_rates(frame, cfg)
     tiered, t_sessions, t_decisions, t_secs = run_backtest(feed, "tiered")
-    backtest.plots(t_sessions, t_decisions, figures, cfg)
+    backtest.plots(t_sessions, t_decisions, figure_dir, cfg)
     strict, s_sessions, s_decisions, s_secs = run_backtest(feed, "strict")
-    trades = t_decisions.filter(pl.col("action") == "trade")
-    avg_price = float(trades.get_column("fill_price").mean())
-    breakeven = risk.breakeven_win_rate(Decimal(str(round(avg_price, 4))), cfg.fee_rate)
+    avg_price, breakeven = figures.average_entry(t_decisions), figures.breakeven(t_decisions, cfg)
     gross = tiered["pnl_total"] + tiered["fees_total"]
-    monthly = backtest.hit_rate_by_month(t_decisions)
-    months_above = int((monthly.get_column("hit_rate") > breakeven).sum())
+    monthly = figures.monthly(t_decisions)
+    months_above = sum(m.rate > breakeven for m in monthly)
     times = frame.get_column("open_time")
     span = f"{iso_seconds(times.min())} to {iso_seconds(times.max() + 60_000)}"
     elapsed = time.perf_counter() - started
@@ -192,7 +191,7 @@ Backtests ({t_secs:.0f} s and {s_secs:.0f} s through the machine):
   edge the 95% interval keeps above 50%. Its average entry price is {avg_price:.4f}, where break-even
   is a hit rate of {pct(breakeven, 2)}. The edge is smaller than the toll: before fees the sessions
   would have made ${gross:,.2f}; the fees (${tiered['fees_total']:,.2f}) turn that into ${tiered['pnl_total']:,.2f}.
-  The hit rate beat break-even in {months_above} of {monthly.height} months.
+  The hit rate beat break-even in {months_above} of {len(monthly)} months.
 - The mean session ends at ${tiered['final_capital']['mean']:.2f}: an expected loss of
   ${100 - tiered['final_capital']['mean']:.2f} per $100 session, with {pct(tiered['halt_share'])} of
   sessions halting at the floor and only {pct(tiered['sessions_in_profit'])} ending in profit.
@@ -210,7 +209,7 @@ to halt in about a third of sessions, and to finish ahead in about one in three.
 and `--paper` to learn the machine; do not fund it expecting profit.
 """
     args.out.write_text(doc, encoding="utf-8")
-    print(f"wrote {args.out} and {figures}/ in {elapsed:.0f} s")
+    print(f"wrote {args.out} and {figure_dir}/ in {elapsed:.0f} s")
     return 0
 
 
