@@ -148,7 +148,7 @@ def throughput_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     cfg = Config()
     sessions, decisions, machine_s = backtest.backtest(ReplayFeed(frame), cfg)
     decided = decisions.filter(decisions["signal"].is_not_null())
-    ran = decisions.height - int((decisions["action"] == "halted").sum())  # intervals the machine ran
+    ran = backtest.evaluated(decisions)  # intervals the machine ran
     started = time.perf_counter()
     times = frame.get_column("open_time").to_numpy()
     rows = interval_rows(times, cfg)
@@ -183,6 +183,16 @@ def alerts_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     return run(data, quick)
 
 
+def sweep_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.sweep import sweep_bench as run
+    return run(data, quick)
+
+
+def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.backtest import backtest_bench as run
+    return run(data, quick)
+
+
 BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "decision": decision_bench,
     "journal": journal_bench,
@@ -191,6 +201,8 @@ BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "throughput": throughput_bench,
     "risk": risk_bench,
     "alerts": alerts_bench,
+    "sweep": sweep_bench,
+    "backtest": backtest_bench,
 }
 
 
@@ -236,6 +248,28 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     if k:
         out.append(("fsm-bot risk, exact, one cell (s)", k["exact_one_cell"]["median_s"], "<= 1 s",
                     k["exact_one_cell"]["median_s"] <= 1))
+    w = results.get("sweep")
+    if w:
+        out.append((f"sweep: {w['trials']} trials x {w['chunks']} months (s)", w["wall_s"], "", None))
+        out.append(("sweep: trial-chunks per second", w["trial_chunks_per_s"], "", None))
+        out.append(("sweep: CPU seconds per trial-chunk", w["cpu_s_per_trial_chunk"], "", None))
+        out.append((f"sweep: {w['trials']} x {w['data_months']} months at that rate (s)", w["full_wall_s_projected"],
+                    f"<= {w['target_full_s']} s", w["full_wall_s_projected"] <= w["target_full_s"]))
+        out.append(("  the same on idle cores (s)", w["full_wall_s_on_idle_cores"], f"<= {w['target_full_s']} s",
+                    w["full_wall_s_on_idle_cores"] <= w["target_full_s"]))
+    b = results.get("backtest")
+    if b:
+        out.append((f"backtest, {b['chunks']} month chunks, 1 / 2 workers (s)",
+                    f"{b['one_worker']['wall_s']} / {b['two_workers']['wall_s']}", "<= 60 s with 2",
+                    b["two_workers"]["wall_s"] <= 60))
+        out.append(("  2 workers on idle cores (s)", b["two_workers"]["on_idle_cores_s"], "<= 60 s",
+                    b["two_workers"]["on_idle_cores_s"] <= 60))
+        out.append(("backtest evaluated intervals/s per core (wall / CPU)",
+                    f"{b['evaluated_per_s_per_core']:,} / {b['evaluated_per_cpu_s']:,}", "", None))
+        out.append(("vectorised reference / machine, per core", b["ratio_per_core"], "<= 20x", b["ratio_per_core"] <= 20))
+        out.append(("backtest: 1 and 2 workers give equal frames and aggregate",
+                    b["one_and_two_workers_equal"] and b["aggregates_equal"], "True",
+                    b["one_and_two_workers_equal"] and b["aggregates_equal"]))
     t = results.get("throughput")
     if t:
         out.append(("backtest intervals/s (full machine)", t["machine_intervals_per_s"], ">= 5,000/s",

@@ -1,28 +1,37 @@
 """``fsm-bot backtest``: the same machine, handlers and simulated venue as ``--sim``, session after
 session over a span of history.
 
-Each session is a real ``--sim`` session (the config's intervals and capital, the seed's books) run
-by the engine with a journal that is not fsynced per record; the next session starts at the first
-interval the previous one did not record (after a halt: the halting interval itself, since a halt
-records no row of its own). A row per interval of every session is collected from the journal
-records as they are written: what FETCH saw, what PREDICT decided, what RISK and SIZE did, the fill
-and the outcome. A halted session's remaining intervals get rows with action ``halted``.
+Each session is a real ``--sim`` session (the config's intervals and capital, the seed's books) run by
+the engine, every trigger fired through the ``transitions`` machine and every record built and folded;
+the records are kept in memory (``journal.MemoryJournal``: nothing encoded or written unless read, and
+``engine.replay_check`` reads them as it reads a file), the venue's ledger too. Each FETCH is handed
+what its candle window shows, computed for the whole span at once (``indicators.Windows``, equal bit
+for bit to what FETCH computes from the candles).
+
+Sessions run back to back: the next one starts at the first interval the previous one did not record.
+A halt records no row of its own, so after a halt the next session starts at the halting interval
+itself. A row per interval of every session is collected from the records as they are made: what FETCH
+saw, what PREDICT decided, what RISK and SIZE did, the fill and the outcome. A halted session's
+remaining intervals get rows with action ``halted``; they were not evaluated (``evaluated`` counts the
+others).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import polars as pl
 
-from fsm_bot import engine, journal, wiring
+from fsm_bot import engine, indicators, journal, wiring
 from fsm_bot.config import Config
+from fsm_bot.exact_risk import breakeven_win_rate
+from fsm_bot.machine import Built
 from fsm_bot.money import max_drawdown
 from fsm_bot.engine import Observer, Transition
 from fsm_bot.adapters.sim import ReplayFeed
@@ -102,34 +111,47 @@ def session_starts(feed: ReplayFeed, cfg: Config, first_ms: int | None, last_ms:
 def run(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms: int | None = None,
         work_dir: Path | None = None, progress: Callable[[int, int], None] | None = None,
         source: dict[str, Any] | None = None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Yield (session summary, decision rows) for each session, back to back from ``first_ms``."""
+    """Yield (session summary, decision rows) for each session, back to back from ``first_ms`` (``work_dir``:
+    each session's journal and ledger written there, unsynced, instead of kept in memory)."""
     step = cfg.interval_secs * 1000
     start, end = session_starts(feed, cfg, first_ms, last_ms)
     first, total = start, max(0, (end - start) // step + 1)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        tmp_dir = Path(tmp)
-        while start <= end:
-            collector = Collector(session=session_id("sim", start, cfg.seed))
-            final = sim_session(feed, cfg, start, tmp_dir, [collector], source)
-            collector.halted(final)
-            yield session_summary(final), collector.rows
-            start += max(len(final.trades), 1) * step  # a halted session ran up to its halt, which it did not record
-            if progress:
-                progress(min((start - first) // step, total), total)
+    windows, machine = decision_windows(feed, cfg, start, end), engine.reusable_machine()
+    while start <= end:
+        collector = Collector(session=session_id("sim", start, cfg.seed))
+        final = sim_session(feed, cfg, start, work_dir, [collector], source, windows, machine=machine)
+        collector.halted(final)
+        yield session_summary(final), collector.rows
+        start += max(len(final.trades), 1) * step  # a halted session ran up to its halt, which it did not record
+        if progress:
+            progress(min((start - first) // step, total), total)
 
 
-def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path, observers: list[Observer] = (),
-                source: dict[str, Any] | None = None) -> Session:
-    """One ``--sim`` session from ``start_ms``, run by the engine in ``work_dir`` with an unsynced journal and
-    ledger (what a backtest runs back to back); its journal stays there until the next session."""
-    for name in (JOURNAL, LEDGER):
-        (work_dir / name).unlink(missing_ok=True)
+def decision_windows(feed: ReplayFeed, cfg: Config, first_start_ms: int, last_start_ms: int) -> indicators.Windows:
+    """What the candles show before every interval start of the sessions from ``first_start_ms`` to the one
+    from ``last_start_ms``, computed at once."""
+    step = cfg.interval_secs * 1000
+    return indicators.Windows(feed.frame, np.arange(first_start_ms, last_start_ms + cfg.intervals * step, step), cfg)
+
+
+def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path | None = None,
+                observers: Sequence[Observer] = (), source: dict[str, Any] | None = None,
+                windows: indicators.Windows | None = None,
+                jr: journal.Journal | journal.MemoryJournal | None = None, machine: Built | None = None) -> Session:
+    """One ``--sim`` session from ``start_ms``, run by the engine: its journal and ledger in memory (``jr``, if
+    given, is the journal), or in ``work_dir`` unsynced (they stay there until the next session). ``windows``
+    and ``machine`` (``engine.reusable_machine()``) are what sessions run one after another share."""
+    if work_dir is not None:
+        for name in (JOURNAL, LEDGER):
+            (work_dir / name).unlink(missing_ok=True)
     source = source or {"kind": "replay"}
     world = wiring.world("sim", cfg, source, work_dir, now_ms=start_ms, feed=feed, durable=False)
-    jr = journal.Journal(work_dir / JOURNAL, durable=False)
+    if jr is None:
+        jr = journal.MemoryJournal() if work_dir is None else journal.Journal(work_dir / JOURNAL, durable=False)
     try:
         session = engine.begin(jr, "sim", cfg, source, start_ms, start_ms)
-        return engine.Engine(session, jr, world.clock, world.feed, world.venue, observers=observers).run()
+        return engine.Engine(session, jr, world.clock, world.feed, world.venue, observers=observers,
+                             windows=windows, machine=machine).run()
     finally:
         jr.close()
         world.close()
@@ -144,6 +166,12 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (centre - half, centre + half)
 
 
+def exact_sum(column: pl.Series) -> Decimal:
+    """The exact sum of money carried as floats: each float is a short decimal (a ``Decimal`` made float), so
+    its shortest repr is that decimal again; summed as decimals, nothing drifts."""
+    return sum((Decimal(repr(x)) for x in column.drop_nulls().to_list()), Decimal(0))
+
+
 def aggregate(sessions: pl.DataFrame, decisions: pl.DataFrame, cfg: Config) -> dict[str, Any]:
     """The table a trader reads first: sessions, halts, final capital, hit rate, PnL per trade, drawdowns."""
     trades = decisions.filter(pl.col("action") == "trade")
@@ -153,16 +181,23 @@ def aggregate(sessions: pl.DataFrame, decisions: pl.DataFrame, cfg: Config) -> d
     dd = sessions.get_column("max_drawdown")
     q = (0.05, 0.25, 0.5, 0.75, 0.95)
     halts = sessions.filter(pl.col("halted") != "")
+    pnl, fees = exact_sum(sessions.get_column("pnl")), exact_sum(sessions.get_column("fees"))
+    price = (exact_sum(trades.get_column("fill_price")) / n).quantize(Decimal("0.0001")) if n else None
+    be = breakeven_win_rate(price, cfg.fee_rate) if price is not None else None
+    lo, hi = wilson(wins, n)
     return {
         "sessions": sessions.height, "intervals": decisions.height, "trades": n, "wins": wins,
         "hit_rate": wins / n if n else None, "hit_rate_wilson95": list(wilson(wins, n)),
         "halts": halts.height, "halt_share": halts.height / sessions.height if sessions.height else None,
         "halt_causes": dict(halts.get_column("halted").value_counts().iter_rows()) if halts.height else {},
         "final_capital": {f"p{int(x * 100):02d}": float(final.quantile(x, "nearest")) for x in q}
-        | {"mean": float(final.mean())},
+        | {"mean": float(final.mean()), "median": float(final.median())},
         "sessions_in_profit": float((final > float(cfg.capital_usd)).mean()) if sessions.height else None,
         "pnl_per_trade": float(trades.get_column("pnl").mean()) if n else None,
-        "pnl_total": float(sessions.get_column("pnl").sum()), "fees_total": float(sessions.get_column("fees").sum()),
+        "pnl_total": float(pnl), "fees_total": float(fees), "pnl_gross_total": float(pnl + fees),
+        "avg_entry_price": float(price) if price is not None else None,
+        "breakeven_hit_rate": be, "vs_breakeven": None if be is None else (
+            "above" if lo > be else "below" if hi < be else "not distinguishable from"),
         "max_drawdown": {f"p{int(x * 100):02d}": float(dd.quantile(x, "nearest")) for x in q},
         "skip_reasons": dict(decisions.filter(pl.col("action").str.starts_with("skip:"))
                              .get_column("action").value_counts().iter_rows()),
@@ -176,38 +211,12 @@ def hit_rate_by_month(decisions: pl.DataFrame) -> pl.DataFrame:
             .with_columns(hit_rate=pl.col("wins") / pl.col("trades")))
 
 
-def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path, cfg: Config) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.hist(sessions.get_column("final_capital").to_numpy(), bins=60, color="#4878a8")
-    ax.axvline(float(cfg.capital_usd), color="black", lw=1, ls="--", label=f"start (${cfg.capital_usd})")
-    ax.axvline(float(cfg.floor_usd), color="firebrick", lw=1, ls=":", label=f"floor (${cfg.floor_usd})")
-    ax.set(title=f"final capital of {sessions.height:,} back-to-back {cfg.intervals}-interval sessions", xlabel="USD",
-           ylabel="sessions")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "final_capital.png", dpi=110)
-    plt.close(fig)
-    written.append(out / "final_capital.png")
-
-    monthly = hit_rate_by_month(decisions)
-    fig, ax = plt.subplots(figsize=(10, 4))
-    rates = monthly.get_column("hit_rate").to_numpy()
-    bounds = [wilson(w, n) for w, n in zip(monthly.get_column("wins"), monthly.get_column("trades"))]
-    ax.errorbar(range(len(rates)), rates, yerr=[[r - lo for r, (lo, _) in zip(rates, bounds)],
-                                                [hi - r for r, (_, hi) in zip(rates, bounds)]], fmt="o", capsize=2)
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(range(len(rates)), monthly.get_column("month").to_list(), rotation=60, fontsize=7)
-    ax.set(title="hit rate of traded intervals by month (95% Wilson intervals)", ylabel="hit rate")
-    fig.tight_layout()
-    fig.savefig(out / "hit_rate_by_month.png", dpi=110)
-    plt.close(fig)
-    written.append(out / "hit_rate_by_month.png")
-    return written
+def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path, cfg: Config,
+          min_trades: int | None = None) -> list[Path]:
+    """``final_capital.png`` and ``hit_rate_by_month.png`` in ``out`` (``fsm_bot.report.figures``); a month of
+    fewer than ``min_trades`` trades is drawn faded (default ``figures.MIN_TRADES``)."""
+    from fsm_bot.report import figures  # here: fsm_bot.report imports this module
+    return figures.backtest(sessions, decisions, out, cfg, figures.MIN_TRADES if min_trades is None else min_trades)
 
 
 def backtest(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms: int | None = None,
@@ -226,6 +235,11 @@ def backtest(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms
     frames.append(pl.from_dicts(rows, schema=schema))
     seconds = time.perf_counter() - started
     return pl.DataFrame(summaries), pl.concat(frames), seconds
+
+
+def evaluated(decisions: pl.DataFrame) -> int:
+    """The intervals the machine ran: every row but the placeholders a halted session's rest is given."""
+    return decisions.height - int((decisions.get_column("action") == "halted").sum()) if decisions.height else 0
 
 
 _SCHEMA: dict[str, Any] = {"session": pl.String, "interval": pl.Int64, "interval_start": pl.String, "close": pl.Float64,

@@ -9,7 +9,6 @@ Secrets never live here: ``wiring.py`` alone reads them.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from fsm_bot.envfile import environment, read_dotenv  # noqa: F401 (config.environment() is the entry point)
 from fsm_bot.errors import ConfigError
 from fsm_bot.money import CENT, decimal
 from fsm_bot.redact import LOOPBACK_HOSTS, shown, url_faults
@@ -113,12 +113,16 @@ class Config:
     http_timeout_secs: float = _setting(10.0, "seconds", "how long one HTTP request may take before it is given up", POSITIVE)
     ws_stale_secs: float = _setting(30.0, "seconds", "Binance stream silent this long: reconnect and backfill from REST",
                                     POSITIVE)
+    book_max_age_ms: int = _setting(5000, "milliseconds", "skip when a Polymarket book was last known current longer "
+                                    "before the decision than this", _span(100, 60_000))
     # endpoints (--paper, --live): HTTPS/WSS, or plain http/ws on a loopback host only
     binance_rest_url: str = _setting("https://api.binance.com", "URL", "Binance REST (klines, depth, time)", URL)
     binance_ws_url: str = _setting("wss://stream.binance.com:9443/ws", "URL", "Binance WebSocket streams", URL)
     coingecko_url: str = _setting("https://api.coingecko.com", "URL", "CoinGecko, the last-resort spot price", URL)
     gamma_url: str = _setting("https://gamma-api.polymarket.com", "URL", "Polymarket Gamma (market discovery, resolution)", URL)
     clob_url: str = _setting("https://clob.polymarket.com", "URL", "Polymarket CLOB (books, orders)", URL)
+    clob_ws_url: str = _setting("wss://ws-subscriptions-clob.polymarket.com/ws/market", "URL",
+                                "Polymarket CLOB market channel (the books, streamed)", URL)
     relayer_url: str = _setting("https://relayer-v2.polymarket.com", "URL", "Polymarket relayer (gasless redeem)", URL)
     data_api_url: str = _setting("https://data-api.polymarket.com", "URL", "Polymarket Data API (positions)", URL)
     rpc_url: str = _setting("https://polygon.drpc.org", "URL", "Polygon JSON-RPC (on-chain reads the SDK makes)", URL)
@@ -223,38 +227,6 @@ def validated(cfg: Config, origins: Mapping[str, str] | None = None) -> Config:
     if cfg.entry_cutoff_secs >= cfg.interval_secs:
         raise ConfigError(f"entry_cutoff_secs = {cfg.entry_cutoff_secs}: must be shorter than the interval ({cfg.interval_secs} s)")
     return cfg
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a ``.env`` file; blank lines, comments and ``export`` prefixes allowed."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:  # unreadable, or not UTF-8
-        raise ConfigError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def environment(dotenv: Path | None = Path(".env"), env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment over the ``.env`` file: the one place both are merged."""
-    merged = read_dotenv(dotenv) if dotenv is not None else {}
-    merged.update(os.environ if env is None else env)
-    return merged
 
 
 def _flatten_toml(table: Mapping[str, Any], path: Path) -> dict[str, Any]:

@@ -12,6 +12,10 @@ Lines end at ``\n`` only: a stray CR inside a record damages that record, nothin
 One writer: before every append the writer checks that the file is still the one it opened and the size
 it left it; another process (or an edit) changing it stops the session (``JournalCorrupt``, exit 4).
 A write or fsync the disk refuses is a ``StorageError`` (exit 7), never retried.
+
+A backtest's sessions use ``MemoryJournal``: the same records, sequenced the same way, kept in memory as
+the engine built them (the step and the handler's inputs as values); ``records()`` encodes them as the
+file would hold them, so a replay check reads a backtest's session as it reads a file.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Iterator
 import orjson
 
 from fsm_bot import failpoints, storage
+from fsm_bot.codec import encode as encode_value, encode_changes
 from fsm_bot.errors import JournalCorrupt, StateDirError
 
 SCHEMA = 2  # 2: each record journals its handler's inputs ("inputs"), so replay re-checks every step
@@ -145,6 +150,10 @@ class Journal:
             failpoints.crash()
         return record
 
+    def append_step(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:
+        """Append a transition's record: its step as ``data``, the handler's inputs (a ``Seen``) as ``inputs``."""
+        return self.append({**record, "data": encode_value(step), "inputs": encode_changes(inputs)})
+
     def _check_unchanged(self) -> None:
         """The file is the one this writer opened, at the size it left it; else another writer is at work."""
         try:
@@ -166,3 +175,41 @@ class Journal:
 
 def records(path: Path) -> Iterator[dict[str, Any]]:
     yield from read(path).records
+
+
+class MemoryJournal:
+    """A journal that writes nothing (a backtest's sessions): each record numbered and returned as the file
+    journal returns it, its step and inputs kept as values until ``records()`` encodes them. The dict given to
+    ``append`` is the one kept (the engine builds a new one per record)."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self.next_seq = 0
+        self._kept: list[tuple[dict[str, Any], Any, Any]] = []
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        return self._keep(record, None, None)
+
+    def append_step(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:
+        return self._keep(record, step, inputs)
+
+    def _keep(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:
+        record["seq"], record["v"] = self.next_seq, SCHEMA  # the caller's new dict, kept as it is
+        self._kept.append((record, step, inputs))
+        self.next_seq += 1
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record as ``read`` returns it from a file: encoded, framed, checked and parsed again."""
+        out = []
+        for record, step, inputs in self._kept:
+            if step is not None:
+                record = {**record, "data": encode_value(step), "inputs": encode_changes(inputs)}
+            parsed = decode_line(encode(record))
+            assert parsed is not None
+            out.append(parsed)
+        return out
+
+    def close(self) -> None:
+        pass

@@ -99,6 +99,27 @@ class Bot:
         self._journal(event.transition.source, event.transition.dest, event.event.name, event.kwargs.get("step"))
 
 
+def _unattached(*_: Any) -> None:
+    raise RuntimeError("the machine fired a trigger before a session was attached to it")
+
+
+class Built:
+    """The machine built and validated once, for sessions run one after another in one thread (a backtest's):
+    ``attach`` hands the next session the same model, its journal hook pointed at that session's engine and
+    its state restored with ``set_state`` (no callback fires)."""
+
+    def __init__(self, handler_triggers: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.bot = Bot(_unattached)
+        self.machine = build(self.bot, INITIAL, handler_triggers)
+
+    def attach(self, journal: Callable[[str, str, str, Any], None], state: str) -> Bot:
+        if state not in STATES:
+            raise DefinitionError(f"cannot restore unknown state {state!r}")
+        self.bot._journal = journal
+        self.machine.set_state(state, model=self.bot)
+        return self.bot
+
+
 def build(bot: Bot, state: str = INITIAL, handler_triggers: Mapping[str, Iterable[str]] | None = None) -> Machine:
     """The running machine over ``bot``, validated, at ``state`` (restored without firing callbacks)."""
     validate(STATES, TRANSITIONS, INITIAL, handler_triggers)

@@ -15,6 +15,7 @@ from decimal import Decimal
 import polars as pl
 
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
+from fsm_bot.indicators import Window
 from fsm_bot.ports import Depth, Held, Market, Outcome, SignedOrder, SubmitResult, Trade
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))
@@ -58,6 +59,7 @@ class FetchSeen:
     market: Market | None = None
     failure: Failure | None = None
     resumed: bool = False
+    window: Window | None = None  # what the candles show, computed beforehand (a backtest); never journaled
 
     def __eq__(self, other: object) -> bool:  # a frame compares by value
         if not isinstance(other, FetchSeen):

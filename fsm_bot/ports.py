@@ -33,10 +33,17 @@ class Level:
 
 @dataclass(frozen=True)
 class Book:
-    """One outcome token's book, best level first on both sides (unlike the CLOB's wire order)."""
+    """One outcome token's book, best level first on both sides (unlike the CLOB's wire order).
+
+    ``as_of_ms``: the clock time at which the venue last knew these levels current (a REST reply's arrival,
+    or the market channel's last message since the book was taken); None where a book is read at the moment
+    it is asked (the simulated venues). ``resyncing``: the channel lost its place in this book (a dropped
+    connection, a change that did not add up) and these are its last known levels."""
 
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
+    as_of_ms: int | None = None
+    resyncing: bool = False
 
     @property
     def best_bid(self) -> Decimal | None:

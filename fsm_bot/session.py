@@ -7,10 +7,11 @@ so a resumed session is the same object the uncrashed run held at that record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Iterable
+
+import orjson
 
 from fsm_bot import steps
 from fsm_bot.config import Config
@@ -19,27 +20,7 @@ from fsm_bot.money import ZERO
 from fsm_bot.ports import Trade
 from fsm_bot.steps import (Approved, Fetched, Predicted, Recorded, Reconciled, Resolution, Settled, Sized, Skip,
                            Submitted, SubmitUnknown, TradeRow)
-
-
-@lru_cache(maxsize=256)
-def iso(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds: the journal's and the files' timestamps."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-@lru_cache(maxsize=256)
-def iso_seconds(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def session_id(mode: str, start_ms: int, seed: int) -> str:
-    """In ``--sim`` a function of the start and the seed, so two runs with one seed write the same bytes."""
-    stamp = f"{mode}-{datetime.fromtimestamp(start_ms / 1000, timezone.utc):%Y%m%dT%H%MZ}"
-    return f"{stamp}-s{seed}" if mode == "sim" else stamp
-
-
-def parse_iso(text: str) -> int:
-    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+from fsm_bot.timestamps import iso, iso_seconds, parse_iso, session_id  # noqa: F401 (also read from here)
 
 
 def replace(obj: Any, **changes: Any) -> Any:
@@ -166,7 +147,7 @@ class Session:
     @classmethod
     def begin(cls, record: dict[str, Any]) -> "Session":
         b = steps.decode("begin", record["data"])
-        cfg = Config.from_json(b.config)
+        cfg = _config(orjson.dumps(b.config, option=orjson.OPT_SORT_KEYS))
         return cls(mode=b.mode, session=b.session, start_ms=b.start_ms, cfg=cfg, source=b.source,
                    capital=cfg.capital_usd, peak=cfg.capital_usd, ts_ms=parse_iso(record["ts"]), chain=b.chain)
 
@@ -174,9 +155,9 @@ class Session:
         """The session after one more journal record (its decoded step and time, if at hand)."""
         trigger = record["trigger"]
         step = step if step is not None else steps.decode(trigger, record["data"])
-        s = replace(self, state=record["dst"], seq=record["seq"] + 1,
-                    ts_ms=parse_iso(record["ts"]) if ts_ms is None else ts_ms)
-        return _APPLY[trigger](s, step)
+        moved = {"state": record["dst"], "seq": record["seq"] + 1,
+                 "ts_ms": parse_iso(record["ts"]) if ts_ms is None else ts_ms}
+        return _APPLY[trigger](self, step, moved)
 
     def row_for_halted(self, k: int) -> TradeRow:
         return TradeRow(timestamp=iso_seconds(self.interval_start(k)), interval_number=k, prediction="SKIP",
@@ -192,31 +173,42 @@ class Session:
         return rows
 
 
+@lru_cache(maxsize=8)
+def _config(text: bytes) -> Config:
+    """A begin record's config, parsed and validated once per process (a chain or a backtest of sessions
+    begins each with the same one; a ``Config`` is frozen, so they share it)."""
+    return Config.from_json(orjson.loads(text))
+
+
+# Each fold function takes the session, the record's step and ``moved`` (the record's state, seq and time).
 def _at(field_name: str):
-    def apply(s: Session, step: Any) -> Session:
-        return replace(s, current=replace(s.current, **{field_name: step}))
+    def apply(s: Session, step: Any, moved: dict[str, Any]) -> Session:
+        return replace(s, current=replace(s.current, **{field_name: step}), **moved)
     return apply
 
 
-def _tick(s: Session, step: steps.Tick) -> Session:
-    return replace(_resolved(s, step.confirmed), current=Interval())
+_NOTHING_YET = Interval()  # a new interval's (frozen: every session shares it)
 
 
-def _fetched(s: Session, step: Fetched) -> Session:
-    return replace(s, current=replace(s.current, snapshot=step.snapshot))
+def _tick(s: Session, step: steps.Tick, moved: dict[str, Any]) -> Session:
+    return _resolved(s, step.confirmed, current=_NOTHING_YET, **moved)
 
 
-def _submitted(s: Session, step: Submitted) -> Session:
+def _fetched(s: Session, step: Fetched, moved: dict[str, Any]) -> Session:
+    return replace(s, current=replace(s.current, snapshot=step.snapshot), **moved)
+
+
+def _submitted(s: Session, step: Submitted, moved: dict[str, Any]) -> Session:
     mismatch = s.mismatch or (f"interval {s.interval}: the venue accepted order {step.key} as {step.order_id}"
                               if step.order_id.lower() != step.key.lower() else "")
-    return replace(s, current=replace(s.current, submitted=step, trades=step.trades), mismatch=mismatch)
+    return replace(s, current=replace(s.current, submitted=step, trades=step.trades), mismatch=mismatch, **moved)
 
 
-def _trade_updated(s: Session, step: steps.TradeUpdated) -> Session:
-    return replace(s, current=replace(s.current, trades=step.trades))
+def _trade_updated(s: Session, step: steps.TradeUpdated, moved: dict[str, Any]) -> Session:
+    return replace(s, current=replace(s.current, trades=step.trades), **moved)
 
 
-def _recorded(s: Session, step: Recorded) -> Session:
+def _recorded(s: Session, step: Recorded, moved: dict[str, Any]) -> Session:
     row, cur = step.row, s.current
     pending = s.pending + ((row.interval_number,) if row.order_id and row.outcome in ("WIN", "LOSS") else ())
     following = s.following
@@ -226,32 +218,32 @@ def _recorded(s: Session, step: Recorded) -> Session:
                              cur.settled.result if cur.settled else None,
                              cur.snapshot.fee_rate if cur.snapshot else s.cfg.fee_rate),)
     return replace(s, trades=s.trades + (row,), capital=row.capital_after, streak=row.win_streak,
-                   peak=max(s.peak, row.capital_after), interval=s.interval + 1, current=Interval(),
-                   pending=pending, following=following)
+                   peak=max(s.peak, row.capital_after), interval=s.interval + 1, current=_NOTHING_YET,
+                   pending=pending, following=following, **moved)
 
 
 CORRECTING = frozenset({"corrected", "voided", "revived"})
 FILL_STATUSES = frozenset({"fill_final", "voided", "revived", "fill_unconfirmed"})
 
 
-def _resolved(s: Session, results: tuple[Resolution, ...]) -> Session:
+def _resolved(s: Session, results: tuple[Resolution, ...], **moved: Any) -> Session:
     if not results:
-        return s
+        return replace(s, **moved)
     capital = s.capital + sum((r.pnl_change for r in results), ZERO)
     official = {r.interval for r in results if r.status not in FILL_STATUSES}
     fills = {r.interval for r in results if r.status in FILL_STATUSES}
     voided = {r.interval for r in results if r.status == "voided"}
     return replace(s, capital=capital, peak=max(s.peak, capital), resolutions=s.resolutions + results,
                    pending=tuple(k for k in s.pending if k not in official | voided),
-                   following=tuple(f for f in s.following if f.interval not in fills))
+                   following=tuple(f for f in s.following if f.interval not in fills), **moved)
 
 
-def _reconciled(s: Session, step: Reconciled) -> Session:
-    return _resolved(s, step.results)
+def _reconciled(s: Session, step: Reconciled, moved: dict[str, Any]) -> Session:
+    return _resolved(s, step.results, **moved)
 
 
-def _halt(s: Session, step: steps.Halt) -> Session:
-    return replace(s, halted=step.cause, halt_detail=step.detail)
+def _halt(s: Session, step: steps.Halt, moved: dict[str, Any]) -> Session:
+    return replace(s, halted=step.cause, halt_detail=step.detail, **moved)
 
 
 _APPLY = {

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fsm_bot.adapters import sim
+from fsm_bot.adapters import recorded, sim
 from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
@@ -62,23 +62,27 @@ class World:
             self.feed.close()
 
 
-def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path, *, now_ms: int = 0,
+def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path | None, *, now_ms: int = 0,
           speed: float = math.inf, creds: Credentials | None = None, feed: Feed | None = None,
           clock: Clock | None = None, durable: bool = True) -> World:
     """The clock, feed and venue of ``mode``. ``--sim``: the clock starts at ``now_ms`` (``feed`` may be a
-    replay already loaded); the others take their clock from ``source`` unless one is given."""
+    replay already loaded; no ``state_dir``: its venue keeps its ledger in memory, a backtest's); the others
+    take their clock from ``source`` unless one is given."""
     if mode == "sim":
         replay = feed if isinstance(feed, sim.ReplayFeed) else replay_feed(source)
-        sim_clock = sim.SimClock(now_ms, speed)
+        rec = isinstance(replay, recorded.RecordedFeed)  # backtest --prices: the recorded venue, deciding later
+        sim_clock = (recorded.DecisionClock if rec else sim.SimClock)(now_ms, speed)
         chain = Chain(cfg.seed, cfg.sim_failed_share, cfg.sim_unmined_share, cfg.sim_confirm_secs)
-        venue: Venue = sim.SimVenue(replay, sim_clock, Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes,
-                                    cfg.fee_rate, cfg.min_order_usd, durable=durable, chain=chain)
+        venue: Venue = (recorded.RecordedVenue if rec else sim.SimVenue)(
+            replay, sim_clock, state_dir and Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes, cfg.fee_rate,
+            cfg.min_order_usd, durable=durable, chain=chain)
         return World(mode, sim_clock, replay, venue, source)
     load_adapters(mode)
     from fsm_bot.adapters.binance import BinanceFeed
     from fsm_bot.adapters.polymarket.public import PolymarketPublic
+    from fsm_bot.adapters.polymarket.stream import MarketChannel
     clock = clock or real_clock(cfg, source)
-    public = PolymarketPublic.from_config(cfg, clock)
+    public = PolymarketPublic.from_config(cfg, clock, MarketChannel.from_config(cfg, clock))  # books: the channel's
     if mode == "paper":
         from fsm_bot.adapters.polymarket.paper import PaperVenue
         venue = PaperVenue.from_config(cfg, public, Path(state_dir) / LEDGER, clock)
@@ -183,6 +187,9 @@ def replay_source(data: Path | None) -> tuple[dict[str, Any], sim.ReplayFeed]:
         raise ConfigError(f"--data {data}: no such file")
     source = {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
     return source, sim.ReplayFeed(sim.load_candles(path))
+
+
+recorded_replays = recorded.replays  # backtest --prices: the simulated book's replay and the recording's
 
 
 def replay_feed(source: dict[str, Any]) -> sim.ReplayFeed:

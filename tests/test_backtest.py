@@ -2,12 +2,13 @@
 sessions started at the same points."""
 
 import json
+import re
 from decimal import Decimal
 
 import polars as pl
 import pytest
 
-from fsm_bot import backtest
+from fsm_bot import backtest, engine, journal
 from fsm_bot.adapters.sim import BUNDLED, ReplayFeed, load_candles
 from fsm_bot.config import Config
 from fsm_bot.wiring import parse_start
@@ -48,7 +49,7 @@ def test_backtest_decisions_equal_sim_sessions_started_at_the_same_points(result
                 assert Decimal(str(b["stake"])) == s["position_size"] and Decimal(str(b["fill_price"])) == s["odds"]
 
 
-def test_sessions_run_back_to_back_and_a_halt_starts_the_next_at_the_following_interval(result):
+def test_sessions_run_back_to_back_and_after_a_halt_the_next_starts_at_the_halting_interval(result):
     sessions, _, _ = result
     starts = [parse_start(s, 300) for s in sessions.get_column("start")]
     ran = sessions.get_column("intervals_run").to_list()
@@ -56,6 +57,36 @@ def test_sessions_run_back_to_back_and_a_halt_starts_the_next_at_the_following_i
     for a, b, n in zip(starts, starts[1:], ran):
         assert b == a + n * 300_000
     assert any(h for h in sessions.get_column("halted")) and any(r < 18 for r in ran)
+
+
+def test_a_backtest_session_makes_the_records_of_the_sim_session_and_replays(result, fsm, tmp_path):
+    """The records kept in memory are the ``--sim`` session's journal, record for record after the begin record
+    (which names the data and the session's place in a chain), and the replay check re-decides every one."""
+    sessions, _, _ = result
+    start = sessions.row(-1, named=True)["start"]
+    assert fsm("start", "--sim", "--state-dir", tmp_path, "--start", start).code in (0, 3)
+    sim = journal.read(tmp_path / "journal.jsonl").records
+    source = sim[0]["data"]["source"]
+    kept = journal.MemoryJournal()
+    final = backtest.sim_session(FEED, Config(), parse_start(start, 300), source=source, jr=kept,
+                                 windows=backtest.decision_windows(FEED, Config(), FIRST, LAST))
+    mine = kept.records()
+    assert final.session == sim[0]["session"] and len(mine) == len(sim)
+    assert [{k: v for k, v in r.items() if k != "crc"} for r in mine[1:]] == [
+        {k: v for k, v in r.items() if k != "crc"} for r in sim[1:]]
+    assert engine.replay_check(mine) == len(mine) - 1
+
+
+def test_the_summary_counts_only_evaluated_intervals_per_second(fsm, tmp_path):
+    result = fsm("backtest", "--capital", "10", "--from", "2024-03-13T00:00:00Z", "--to", "2024-03-13T06:00:00Z",
+                 "--out", tmp_path / "out", "--decisions", tmp_path / "d.parquet", "--json")
+    assert result.code == 0, result.err
+    summary, decisions = json.loads(result.out), pl.read_parquet(tmp_path / "d.parquet")
+    halted = decisions.filter(pl.col("action") == "halted").height
+    assert halted > 0 and summary["evaluated_intervals"] == decisions.height - halted == backtest.evaluated(decisions)
+    seconds, evaluated = summary["seconds"], summary["evaluated_intervals"]  # seconds: rounded to 10 ms
+    slowest, fastest = evaluated / (seconds + 0.005), evaluated / max(seconds - 0.005, 1e-3)
+    assert slowest - 1 <= summary["intervals_per_second"] <= fastest + 1
 
 
 def test_every_interval_of_every_session_has_a_decision_row(result):
@@ -94,3 +125,40 @@ def test_the_backtest_command_writes_its_files(fsm, tmp_path):
 def test_a_span_too_short_for_a_session_is_refused(fsm, tmp_path):
     result = fsm("backtest", "--from", "2024-03-14T23:00:00Z", "--out", tmp_path)
     assert result.code == 2 and "no whole session" in result.err
+
+
+def test_the_aggregate_money_is_the_exact_sum_of_the_sessions(result):
+    sessions, decisions, _ = result
+    agg = backtest.aggregate(sessions, decisions, Config())
+    pnl = sum((Decimal(repr(x)) for x in sessions.get_column("pnl")), Decimal(0))
+    fees = sum((Decimal(repr(x)) for x in sessions.get_column("fees")), Decimal(0))
+    assert (Decimal(repr(agg["pnl_total"])), Decimal(repr(agg["fees_total"]))) == (pnl, fees)
+    assert Decimal(repr(agg["pnl_gross_total"])) == pnl + fees
+    traded = decisions.filter(pl.col("action") == "trade")
+    price = (sum(Decimal(repr(x)) for x in traded.get_column("fill_price")) / traded.height).quantize(Decimal("0.0001"))
+    assert agg["avg_entry_price"] == float(price)
+    assert agg["breakeven_hit_rate"] == float(price * (1 + Decimal("0.072") * (1 - price)))
+    lo, hi = agg["hit_rate_wilson95"]
+    be = agg["breakeven_hit_rate"]
+    assert agg["vs_breakeven"] == ("above" if lo > be else "below" if hi < be else "not distinguishable from")
+
+
+def test_the_backtest_page_leads_with_the_result(fsm, tmp_path):
+    out = tmp_path / "out"
+    result = fsm("backtest", "--from", "2024-03-13T00:00:00Z", "--to", "2024-03-13T06:00:00Z", "--out", out, "--json")
+    assert result.code == 0, result.err
+    agg = json.loads(result.out)
+    page = (out / "report.html").read_text()
+    assert '<meta name="viewport"' in page and "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") == len(list(out.glob("*.png"))) >= 2
+    head = page[page.index('<section id="result">'):page.index("</section>")]
+    for name, key in (("pnl", "pnl_total"), ("fees", "fees_total"), ("gross", "pnl_gross_total")):
+        exact = re.search(rf'id="{name}">.*?data-exact="([^"]+)"', head, re.S).group(1)
+        assert Decimal(exact) == Decimal(repr(agg[key])), name
+    median = Decimal(re.search(r'id="median">.*?data-exact="([^"]+)"', head, re.S).group(1))
+    finals = sorted(Decimal(repr(x)) for x in pl.read_parquet(out / "sessions.parquet").get_column("final_capital"))
+    middle = len(finals) // 2
+    assert median == (finals[middle] if len(finals) % 2 else (finals[middle - 1] + finals[middle]) / 2)
+    assert f"{agg['sessions']:,}" in re.search(r'id="sessions">.*?</div>', head, re.S).group(0)
+    assert f"{agg['hit_rate']:.1%}" in re.search(r'id="hit">.*?</div>', head, re.S).group(0)
+    assert page.index('id="result"') < page.index("<img") < page.index('id="quantiles"')

@@ -20,7 +20,7 @@ from tests.test_live import CREDENTIALS, EOA, KEY, RELAYER_KEY
 LIVE_ONLY = {"credentials", "balance", "relayer", "endpoint:relayer_url", "endpoint:data_api_url", "endpoint:rpc_url"}
 PAPER = ["python", "packages", "graphviz", "config", "dotenv", "state_dir", "endpoint:binance_rest_url",
          "endpoint:binance_ws_url", "endpoint:coingecko_url", "endpoint:gamma_url", "endpoint:clob_url",
-         "clock:binance", "clock:clob", "geoblock", "next_market"]
+         "endpoint:clob_ws_url", "clock:binance", "clock:clob", "geoblock", "next_market"]
 
 
 @pytest.fixture

@@ -71,15 +71,16 @@ def test_live_refuses_without_confirmation_or_credentials(loopback, tmp_path):
 
 
 def test_a_live_session_rides_out_every_fault(loopback, tmp_path):
-    """The stream drops; Gamma answers 5xx in a burst; the CLOB rate-limits with Retry-After; Binance hangs;
-    a submit's answer is lost after the CLOB accepted it. The session completes, every skip has a reason,
-    and the CLOB holds exactly one order per traded interval."""
+    """The stream drops; Gamma answers 5xx in a burst; the market channel goes quiet and the CLOB rate-limits the
+    REST book with Retry-After; Binance hangs; a submit's answer is lost after the CLOB accepted it. The session
+    completes, every skip has a reason, and the CLOB holds exactly one order per traded interval."""
     w = loopback
     w.extra_env["FSM_BOT_HTTP_TIMEOUT_SECS"] = "0.25"
     w.at(3, 30, lambda: w.binance.drop_ws(down_secs=40))
     w.at(5, -3, lambda: w.polymarket.gamma.fault("GET", r"^/markets$", "status", status=503, count=2))
-    w.at(7, -3, lambda: w.polymarket.clob.fault("GET", r"^/book$", "status", status=429, count=1,
-                                                headers={"Retry-After": "2"}))
+    w.at(7, -10, lambda: (w.polymarket.channel.silence(20),  # the channel's books go stale: REST is asked
+                          w.polymarket.clob.fault("GET", r"^/book$", "status", status=429, count=1,
+                                                  headers={"Retry-After": "2"})))
     w.at(9, -3, lambda: w.binance.fault("GET", r"^/api/v3/depth$", "hang", secs=0.6, count=1))
     w.at(11, -3, lambda: w.polymarket.clob.fault("POST", r"^/order$", "after", count=1))
     w.at(13, -3, lambda: w.polymarket.gamma.fault("GET", r"^/markets$", "status", status=502, count=12))

@@ -65,13 +65,16 @@ _STATUSES = {"confirmed": ("MATCHED", "MINED", "CONFIRMED"), "failed": ("MATCHED
 
 
 class OrderLedger:
-    """The venue's durable record of accepted orders: one JSON line per order, keyed by ``key``."""
+    """The venue's durable record of accepted orders: one JSON line per order, keyed by ``key`` (no ``path``:
+    the orders kept in memory only, a backtest's)."""
 
-    def __init__(self, path: Path, durable: bool = True, chain: Chain = Chain()) -> None:
-        self.path, self.durable, self.chain = Path(path), durable, chain
+    def __init__(self, path: Path | None, durable: bool = True, chain: Chain = Chain()) -> None:
+        self.path, self.durable, self.chain = None if path is None else Path(path), durable, chain
         self.orders: dict[str, dict[str, Any]] = {}
-        self._load()
-        self._fd = storage.open_append(self.path, durable)
+        self._fd = -1
+        if self.path is not None:
+            self._load()
+            self._fd = storage.open_append(self.path, durable)
 
     def _load(self) -> None:
         """The accepted orders; a torn last line is dropped (that order was never accepted), damage before it
@@ -102,10 +105,11 @@ class OrderLedger:
                 raise storage.refused(self.path, exc, "cut its torn last line") from None
 
     def append(self, entry: dict[str, Any]) -> None:
-        line = journal.encode(entry)
-        storage.write(self._fd, line, self.path)
-        if self.durable:
-            storage.fsync(self._fd, self.path)
+        if self.path is not None:
+            line = journal.encode(entry)
+            storage.write(self._fd, line, self.path)
+            if self.durable:
+                storage.fsync(self._fd, self.path)
         self.orders[entry["key"]] = entry
 
     def get(self, key: str) -> dict[str, Any] | None:

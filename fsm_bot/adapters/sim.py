@@ -21,7 +21,6 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
@@ -71,10 +70,12 @@ class SimClock:
 
 
 # -- the feed -------------------------------------------------------------------------------------
-def load_candles(path: Path) -> pl.DataFrame:
+def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:
     """A candle file of the dev data's schema, as CANDLE_COLUMNS with ``open_time`` in ms.
 
-    Only those columns are read (a lazy scan), so two years of candles take about 60 MB.
+    Only those columns are read (a lazy scan), so two years of candles take about 60 MB. ``neutral_taker``
+    (``backtest --prices``) accepts an OHLCV-only file: ``taker_buy_base`` is then ``volume / 2``, so the
+    taker-flow proxy reads exactly 1.0, no lean.
     """
     if not Path(path).is_file():
         raise ConfigError(f"--data {path}: no such file")
@@ -84,6 +85,8 @@ def load_candles(path: Path) -> pl.DataFrame:
     except Exception as exc:  # polars raises several kinds for a file that is not parquet
         raise ConfigError(f"--data {path}: not a readable parquet file ({type(exc).__name__})") from None
     missing = [c for c in CANDLE_COLUMNS if c not in schema]
+    if neutral_taker and missing == ["taker_buy_base"]:
+        lazy, missing = lazy.with_columns(taker_buy_base=pl.col("volume").cast(pl.Float64) / 2), []
     if missing:
         raise ConfigError(f"--data {path}: missing column(s) {missing}; need {list(CANDLE_COLUMNS)}")
     times = pl.col("open_time")
@@ -114,6 +117,7 @@ class ReplayFeed:
         self.times = frame.get_column("open_time").to_numpy()
         self._open = frame.get_column("open").to_numpy()
         self._close = frame.get_column("close").to_numpy()
+        self._first = int(self.times[0])
 
     @property
     def first_ms(self) -> int:
@@ -124,7 +128,7 @@ class ReplayFeed:
         return int(self.times[-1])
 
     def candles(self, before_ms: int, count: int) -> pl.DataFrame:
-        end = int(np.searchsorted(self.times, before_ms - MINUTE_MS, side="right"))
+        end = int(self.times.searchsorted(before_ms - MINUTE_MS, side="right"))
         return self.frame.slice(max(0, end - count), min(count, end))
 
     def depth(self, levels: int) -> None:
@@ -140,7 +144,9 @@ class ReplayFeed:
         pass
 
     def _row(self, open_ms: int) -> int | None:
-        i = int(np.searchsorted(self.times, open_ms))
+        i = (open_ms - self._first) // MINUTE_MS  # where it is when no minute is missing before it
+        if not (0 <= i < len(self.times) and self.times[i] == open_ms and (i == 0 or self.times[i - 1] < open_ms)):
+            i = int(self.times.searchsorted(open_ms))
         return i if i < len(self.times) and self.times[i] == open_ms else None
 
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
@@ -188,7 +194,7 @@ class BookModel:
 class SimVenue:
     """Polymarket as the simulation sees it. Orders land in ``venue-orders.jsonl`` (fsynced), as on a real exchange."""
 
-    def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path, seed: int, interval_minutes: int,
+    def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path | None, seed: int, interval_minutes: int,
                  fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True,
                  chain: Chain = Chain()) -> None:
         self.feed, self.clock, self.seed = feed, clock, seed

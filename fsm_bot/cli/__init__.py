@@ -14,13 +14,14 @@ import sys
 from typing import Sequence
 
 from fsm_bot import stopping
-from fsm_bot.cli import research, session
+from fsm_bot.cli import data, research, session, sweep
 from fsm_bot.cli.parser import parser
 from fsm_bot.errors import BotError, Interrupted
 
 COMMANDS = {"start": session.start, "resume": session.resume, "status": session.status, "graph": session.graph,
             "risk": research.risk, "backtest": research.backtest, "report": session.report,
-            "history": session.history, "doctor": session.doctor}
+            "history": session.history, "doctor": session.doctor, "data": data.data,
+            "sweep": sweep.sweep}
 RESUMABLE = ("start", "resume")
 
 

@@ -8,7 +8,7 @@ import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from fsm_bot.errors import BotError, ConfigError, StorageError
 
@@ -83,3 +83,16 @@ def writing(path: Path, flag: str, *, folder: bool) -> Iterator[Path]:
 
 def usage(message: str) -> BotError:
     return ConfigError(message)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, shown: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr while the block runs, as a ``progress(done, total)`` callback; None
+    when not ``shown`` (not a terminal, or ``--json``)."""
+    if not shown:
+        yield None
+        return
+    from rich.progress import Progress
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

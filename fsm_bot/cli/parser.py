@@ -84,6 +84,32 @@ def _state_dir(p: argparse.ArgumentParser) -> None:
                    help="where the journal and the session's files live (default ./state)")
 
 
+def _data(p: argparse.ArgumentParser) -> None:
+    kinds = p.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    b = kinds.add_parser("binance", help="BTCUSDT 1-minute candles from Binance's dump files or its REST API",
+                         description="BTCUSDT 1-minute candles over [--from, --to): monthly and daily dump files "
+                         "(sha256-checked), REST for days not in the dump yet; or all from REST.")
+    m = kinds.add_parser("polymarket", help="every window's market, official resolution and both tokens' prices",
+                         description="For every window in [--from, --to): its Gamma market, its official "
+                         "resolution and both tokens' CLOB price history (fidelity 1 minute), one parquet file.")
+    for q, grid in ((b, "a whole minute"), (m, "on the interval grid")):
+        q.add_argument("--from", dest="first", required=True, metavar="T",
+                       help=f"first candle or window: a date (UTC midnight), ISO-8601 UTC or unix seconds, {grid}")
+        q.add_argument("--to", dest="last", required=True, metavar="T", help="end of the span (excluded)")
+        q.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="parquet file to write; an existing one of the same schema is continued")
+        q.add_argument("--json", action="store_true", help="print the report as JSON")
+    b.add_argument("--source", choices=("dump", "rest"), default="dump",
+                   help="dump: data.binance.vision files, REST for days not published yet (default); rest: only REST")
+    b.add_argument("--rest-url", metavar="URL", help="Binance REST (default: the config's binance_rest_url)")
+    b.add_argument("--dump-url", metavar="URL", help="the dump's host (default https://data.binance.vision)")
+    m.add_argument("--interval-minutes", type=int, choices=(5, 15), default=5, help="5 or 15-minute markets (default 5)")
+    m.add_argument("--lead-minutes", type=_whole(0, 1440), metavar="M",
+                   help="price history from M minutes before each window to its end (default: one interval)")
+    m.add_argument("--gamma-url", metavar="URL", help="Polymarket Gamma (default: the config's gamma_url)")
+    m.add_argument("--clob-url", metavar="URL", help="Polymarket CLOB (default: the config's clob_url)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fsm-bot", description="A crash-safe trading bot for Polymarket's Bitcoin Up or "
                                   "Down markets: an explicit finite-state machine whose every transition is journaled.")
@@ -112,7 +138,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="every session in the state dir and its archive: rows, totals, cumulative PnL")
     _state_dir(p)
     p.add_argument("--json", action="store_true", help="print JSON (money as exact decimal strings)")
-    p.add_argument("--plot", type=Path, metavar="FILE", help="draw the cumulative PnL across sessions as a PNG")
+    p.add_argument("--plot", type=Path, metavar="FILE",
+                   help="draw the cumulative PnL across sessions as a PNG (a line per mode, on a UTC clock)")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="write the history as one self-contained page: totals, the chart, a row per session")
 
     p = sub.add_parser("doctor", help="every pre-flight check of --paper or --live, without trading",
                        description="Check everything start --paper/--live needs (default --paper) without trading; "
@@ -145,6 +174,44 @@ def parser() -> argparse.ArgumentParser:
                    help="where sessions.parquet, aggregate.json and the plots go (default ./backtest)")
     p.add_argument("--decisions", type=Path, metavar="FILE", help="write one row per interval (parquet, or CSV by suffix)")
     p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
+    p.add_argument("--workers", type=_whole(1, 1024), metavar="N",
+                   help="local processes running the month chunks (default: every core; 1: this process)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the month chunks on a Dask scheduler, e.g. tcp://host:8786")
+    g = p.add_argument_group("recorded Polymarket prices")
+    g.add_argument("--prices", type=Path, metavar="FILE",
+                   help="also run against the recorded prices and resolutions of FILE (the schema `fsm-bot data "
+                        "polymarket` writes) over the span it covers, and report both side by side")
+    g.add_argument("--interval-minutes", metavar="M", help="5 or 15 (default: the prices file's, else 5)")
+    g.add_argument("--quotes", choices=("recorded", "simulated"),
+                   help="with --prices: quote the recorded price (the default) or the simulated book")
+    g.add_argument("--settle", choices=("recorded", "candles"),
+                   help="with --prices: settle on the recorded resolution (the default) or the candles' direction")
+
+    p = sub.add_parser("sweep", help="backtest many configs (a grid, or Optuna trials), with walk-forward",
+                       description="Each trial a backtest through the same machine over the config values of a grid "
+                       "file, run once per month chunk; --train/--test picks the best trial of each rolling train "
+                       "window and reports it on the test window that follows. A stopped sweep continues where it "
+                       "stopped: done trial-chunks in --out are read back, not rerun.")
+    p.add_argument("--grid", type=Path, required=True, metavar="FILE",
+                   help="TOML of the config fields to vary: [grid] lists, [search] ranges for --trials, [fixed]")
+    p.add_argument("--trials", type=_whole(1, 100_000), metavar="N",
+                   help="N trials drawn by Optuna's TPE sampler from [search] instead of every [grid] combination")
+    p.add_argument("--search-seed", type=_whole(0, 2 ** 32 - 1), default=1, metavar="N",
+                   help="seed of the sampler: the same seed proposes the same trials (default 1)")
+    p.add_argument("--train", metavar="SPAN", help="walk-forward train window in whole months, e.g. 6mo or 1y")
+    p.add_argument("--test", metavar="SPAN", help="test window that follows each train window (default 1mo)")
+    p.add_argument("--objective", choices=("pnl", "edge"), default="pnl",
+                   help="how the best train trial is chosen: pnl, PnL after fees per session (the default: what "
+                        "the account sees, sizing and halts included); edge, the hit rate's 95%% Wilson lower "
+                        "bound minus break-even at the trial's entry prices")
+    p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
+    p.add_argument("--from", dest="first", metavar="T", help="first session start (ISO-8601 UTC or unix seconds)")
+    p.add_argument("--to", dest="last", metavar="T", help="last session start")
+    p.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR",
+                   help="where sweep.parquet, summary.json, the plot and the per-chunk results go (default ./sweep)")
+    p.add_argument("--workers", type=_whole(1, 1024), metavar="N", help="local processes (default: every core)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the chunks on a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
 
     p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
                        description="Every win/loss sequence of a session, followed exactly through the machine's "
@@ -160,6 +227,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (sizing, floor, intervals)")
     p.add_argument("--capital", metavar="USD", help="starting capital (default 100)")
     p.add_argument("--intervals", metavar="N", help="intervals in the session (default 18, at most 22)")
+
+    _data(sub.add_parser("data", help="download real history into the project's schemas (docs/DATA.md)",
+                         description="Download real history: Binance candles (the --data schema) or Polymarket "
+                         "markets, resolutions and price history (the recorded-prices schema). Appends to an "
+                         "existing file; validates and reports gaps, duplicates and inconsistencies, never fixing."))
 
     p = sub.add_parser("report", help="equity curve, drawdown, trades and summary of a session (PNG, Markdown, HTML)")
     _state_dir(p)

@@ -12,33 +12,51 @@ def backtest(args: argparse.Namespace) -> int:
     import sys as _sys
 
     from fsm_bot import backtest, wiring
+    from fsm_bot.report import backtest_page
+    if args.prices is not None:
+        return recorded_backtest(args)
+    if args.quotes or args.settle:
+        raise usage("--quotes/--settle: they say how --prices FILE is used; give --prices")
     cfg = load_config(args)
     first, last = when(args.first, "--from", cfg.interval_secs), when(args.last, "--to", cfg.interval_secs)
     if first is not None and last is not None and last < first:
         raise usage(f"--to {args.last}: before --from {args.first}")
     output(args.out, "--out", folder=True)
     output(args.decisions, "--decisions", folder=False)
+    if args.workers and args.cluster:
+        raise usage(f"--workers {args.workers} --cluster {args.cluster}: the cluster's workers run the chunks; "
+                    "give one of them")
     source, feed = wiring.replay_source(args.data)
     progress = None
     if _sys.stderr.isatty() and not args.json:
         from rich.progress import Progress
         bar = Progress(transient=True)
-        task = bar.add_task("backtest", total=None)
+        task = bar.add_task("backtest (month chunks)", total=None)
         bar.start()
         progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+    import time
+
+    from fsm_bot.research import chunks
+    started = time.perf_counter()
     try:
-        sessions, decisions, seconds = backtest.backtest(feed, cfg, first, last, progress, source)
+        months = chunks.split(*chunks.span(feed.first_ms, feed.last_ms, cfg, first, last))
+        sessions, decisions = chunks.run(source, cfg, months, args.workers, args.cluster, progress, feed)
     finally:
         if progress:
             bar.stop()
+    seconds = time.perf_counter() - started
     if sessions.height == 0:
         raise usage("--from/--to: no whole session fits in that span of the data")
     summary = backtest.aggregate(sessions, decisions, cfg)
-    summary |= {"seconds": round(seconds, 2), "intervals_per_second": round(len(decisions) / max(seconds, 1e-9))}
+    summary |= {"seconds": round(seconds, 2), "evaluated_intervals": backtest.evaluated(decisions),
+                "intervals_per_second": round(backtest.evaluated(decisions) / max(seconds, 1e-9))}
     with writing(args.out, "--out", folder=True):
         sessions.write_parquet(args.out / "sessions.parquet")
         (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
         plots = backtest.plots(sessions, decisions, args.out, cfg)
+        starts = sessions.get_column("start")
+        span = f"starting {starts[0][:16].replace('T', ' ')} to {starts[-1][:16].replace('T', ' ')} UTC"
+        (args.out / "report.html").write_text(backtest_page.page(summary, cfg, plots, span), encoding="utf-8")
     if args.decisions:
         with writing(args.decisions, "--decisions", folder=False):
             if args.decisions.suffix == ".csv":
@@ -51,7 +69,7 @@ def backtest(args: argparse.Namespace) -> int:
     fc, dd = summary["final_capital"], summary["max_drawdown"]
     lo, hi = summary["hit_rate_wilson95"]
     print(f"{summary['sessions']:,} sessions, {summary['intervals']:,} intervals, {summary['trades']:,} trades in "
-          f"{seconds:.1f} s ({summary['intervals_per_second']:,} intervals/s)")
+          f"{seconds:.1f} s ({summary['intervals_per_second']:,} evaluated intervals/s)")
     print(f"hit rate        {summary['hit_rate']:.2%} (95% {lo:.2%}-{hi:.2%})" if summary["hit_rate"] is not None
           else "hit rate        no trades")
     print(f"halts           {summary['halts']:,} ({summary['halt_share']:.1%}) {summary['halt_causes']}")
@@ -59,11 +77,52 @@ def backtest(args: argparse.Namespace) -> int:
           f"p95 {fc['p95']:.2f}  mean {fc['mean']:.2f}")
     print(f"in profit       {summary['sessions_in_profit']:.1%} of sessions")
     if summary["pnl_per_trade"] is not None:
-        print(f"PnL per trade   {summary['pnl_per_trade']:+.4f} USD; total {summary['pnl_total']:+.2f}, "
-              f"fees {summary['fees_total']:.2f}")
+        print(f"PnL             {summary['pnl_gross_total']:+.2f} USD before fees, {summary['fees_total']:.2f} of "
+              f"fees, {summary['pnl_total']:+.2f} after ({summary['pnl_per_trade']:+.4f} a trade)")
+    if summary["breakeven_hit_rate"] is not None:
+        print(f"break-even      {summary['breakeven_hit_rate']:.2%} at the average entry price "
+              f"{summary['avg_entry_price']:.4f}: the hit rate is {summary['vs_breakeven']} it")
     print(f"max drawdown    p50 {dd['p50']:.1%}  p95 {dd['p95']:.1%}")
-    print(f"wrote {args.out / 'sessions.parquet'}, {args.out / 'aggregate.json'}, "
+    print(f"wrote {args.out / 'report.html'}, {args.out / 'sessions.parquet'}, {args.out / 'aggregate.json'}, "
           + ", ".join(str(p) for p in plots) + (f", {args.decisions}" if args.decisions else ""))
+    return 0
+
+
+def recorded_backtest(args: argparse.Namespace) -> int:
+    """``backtest --prices``: the simulated book and the recorded prices over one span, side by side."""
+    import json
+
+    from fsm_bot import wiring
+    from fsm_bot.research import compare
+    minutes = compare.minutes(args.prices, None if args.interval_minutes is None else load_config(args).interval_minutes)
+    cfg = load_config(args, interval_minutes=str(minutes))
+    first, last = when(args.first, "--from", cfg.interval_secs), when(args.last, "--to", cfg.interval_secs)
+    if first is not None and last is not None and last < first:
+        raise usage(f"--to {args.last}: before --from {args.first}")
+    output(args.out, "--out", folder=True)
+    output(args.decisions, "--decisions", folder=False)
+    if args.data is None:
+        raise usage("--prices: give --data, the candles of the days the prices file covers")
+    replays = wiring.recorded_replays(args.data, args.prices, cfg.interval_minutes, quotes=args.quotes or "recorded",
+                                      settle=args.settle or "recorded")
+    result = compare.run(replays, cfg, first, last)
+    summary = compare.summary(result, cfg)
+    sim, rec = (result[side] for side in compare.SIDES)
+    with writing(args.out, "--out", folder=True):
+        sim["sessions"].write_parquet(args.out / "sessions.parquet")
+        rec["sessions"].write_parquet(args.out / "sessions_recorded.parquet")
+        (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.decisions:
+        with writing(args.decisions, "--decisions", folder=False):
+            compare.write_decisions(sim["decisions"], args.decisions)
+            compare.write_decisions(rec["decisions"], compare.decisions_path(args.decisions))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print("\n".join(compare.table(summary, cfg.policy, cfg.seed)))
+    extra = f", {args.decisions}, {compare.decisions_path(args.decisions)}" if args.decisions else ""
+    print(f"wrote {args.out / 'aggregate.json'} (the recorded side: recorded_prices), {args.out / 'sessions.parquet'}, "
+          f"{args.out / 'sessions_recorded.parquet'}{extra}")
     return 0
 
 

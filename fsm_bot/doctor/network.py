@@ -15,7 +15,7 @@ ZERO_ADDRESS = "0x" + "0" * 40
 PROBES = {"binance_rest_url": "/api/v3/time", "coingecko_url": "/api/v3/ping", "gamma_url": "/markets?limit=1",
           "clob_url": "/time", "relayer_url": f"/deployed?address={ZERO_ADDRESS}",
           "data_api_url": f"/positions?user={ZERO_ADDRESS}"}
-"""What a GET asks of each base URL to see it up (the WebSocket and the RPC node have their own probes; any
+"""What a GET asks of each base URL to see it up (the WebSockets and the RPC node have their own probes; any
 other URL setting: its base)."""
 SKEW_WARN_SECS, SKEW_FAIL_SECS = 1.0, 30.0
 
@@ -25,6 +25,8 @@ def endpoint(name: str, url: str, timeout: float) -> Check:
     try:
         if name == "binance_ws_url":
             return websocket_up(check, url.rstrip("/") + STREAM_PATH, timeout)
+        if name == "clob_ws_url":
+            return websocket_up(check, url, timeout)
         if name == "rpc_url":
             return rpc_up(check, url, timeout, fix)
         target = url.rstrip("/") + PROBES.get(name, "/")

@@ -6,9 +6,9 @@
 - ``observers``: the one list of what hears a record (view files, console, metrics, log, redeemer).
 """
 
-from fsm_bot.engine.loop import Engine
+from fsm_bot.engine.loop import Engine, reusable_machine
 from fsm_bot.engine.observers import Metrics, Observer, Transition, session_observers
 from fsm_bot.engine.replay import History, begin, load, replay_check, replayed, sessions
 
 __all__ = ["Engine", "History", "Metrics", "Observer", "Transition", "begin", "load", "replay_check", "replayed",
-           "session_observers", "sessions"]
+           "reusable_machine", "session_observers", "sessions"]

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
-from fsm_bot.codec import decode_as, encode_changes
+from fsm_bot.codec import decode_as
 from fsm_bot.errors import DataError, FatalError, Interrupted, TransientError, UnknownOutcome
+from fsm_bot.indicators import Windows
 from fsm_bot.logs import event
 from fsm_bot.machine import AWAIT_SETTLE, FETCH, HALTED, IDLE, PREDICT, RECORD, RISK, SIZE, SKIPPED, SUBMIT
 from fsm_bot.observed import FetchSeen, Failure, IdleSeen, Seen, SettleSeen, SizeSeen, SubmitSeen
 from fsm_bot.ports import Clock, Feed, Held, SignedOrder, Venue, slug
-from fsm_bot.session import Session
+from fsm_bot.session import Session, replace
 from fsm_bot.steps import Sized, Step, Submitted
 from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
 
@@ -41,6 +42,7 @@ class Ports:
         self.slept_secs = 0.0
         self.interval = 0
         self.adopt: dict[str, Held] = {}  # orders the venue holds that the journal lost, by market (resume)
+        self.windows: Windows | None = None  # what the feed's candle windows show, computed beforehand (backtest)
 
     def check_stop(self) -> None:
         if self.stop.is_set():
@@ -92,14 +94,17 @@ class Stage:
     metric: str = ""  # the metrics' name for the gathering (default: the state's); the handler's is ``decide_metric``
     decide_metric: str = ""
 
-    def journaled(self, seen: Any, step: Step, s: Session, now_ms: int) -> dict[str, Any]:
-        """The inputs as the record keeps them: what the ports answered, and ``resumed`` only where it made the
-        handler decide otherwise (so a resumed session journals the bytes an uninterrupted one would)."""
+    def journaled(self, seen: Any, step: Step, s: Session, now_ms: int) -> Any:
+        """The inputs as the record keeps them (the journal encodes them): what the ports answered, and
+        ``resumed`` only where it made the handler decide otherwise (so a resumed session journals the bytes an
+        uninterrupted one would)."""
         if seen.resumed and self.handler.run(s, now_ms, dataclasses.replace(seen, resumed=False)) == step:
             seen = dataclasses.replace(seen, resumed=False)
-        if isinstance(seen, SizeSeen):  # the prepared order is journaled once, in the step it ends up in
-            seen = dataclasses.replace(seen, prepared=None)
-        return encode_changes(seen)
+        if isinstance(seen, SizeSeen) and seen.prepared is not None:  # journaled once, in the step it ends up in
+            seen = replace(seen, prepared=None)
+        elif isinstance(seen, FetchSeen) and seen.window is not None:  # the candles are; replay recomputes it
+            seen = replace(seen, window=None)
+        return seen
 
     def restored(self, raw: dict[str, Any], step: Step, s: Session) -> Any:
         seen = decode_as(self.seen, raw)
@@ -135,8 +140,9 @@ def _fetch(p: Ports, s: Session, resumed: bool) -> tuple[int, FetchSeen]:
     if failure is None:
         market, failure = p.ask(lambda: p.venue.market(start), "fetch", "skipped: market")
     if failure is not None:
-        candles = depth = market = None
-    return now, FetchSeen(candles=candles, depth=depth, market=market, failure=failure, resumed=resumed)
+        return now, FetchSeen(failure=failure, resumed=resumed)
+    window = p.windows.at(now, s.cfg) if p.windows is not None else None
+    return now, FetchSeen(candles=candles, depth=depth, market=market, resumed=resumed, window=window)
 
 
 def _nothing(p: Ports, s: Session, resumed: bool) -> tuple[int, Seen]:
@@ -159,7 +165,7 @@ def _size(p: Ports, s: Session, resumed: bool) -> tuple[int, SizeSeen]:
     if isinstance(draft, Sized):
         intent = size.order_intent(s, draft)
         prepared, failure = p.ask(lambda: p.venue.prepare(intent), "venue", "skipped: the order could not be prepared")
-        seen = dataclasses.replace(seen, prepared=prepared, prepare_failure=failure)
+        seen = replace(seen, prepared=prepared, prepare_failure=failure)
     return now, seen
 
 
@@ -181,6 +187,8 @@ def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]
     start, end = s.interval_start(s.interval), s.interval_end(s.interval)
     following = await_settle.following(s)
     if not following:
+        if s.interval < s.intervals and p.clock.now_ms() < end:  # the next market, warmed before its window opens
+            p.quietly(lambda: p.venue.warm(end), "venue")
         p.sleep_until(end)
     now = p.clock.now_ms()
     trades = position = reference = official = None

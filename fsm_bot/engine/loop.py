@@ -15,10 +15,10 @@ import time
 from typing import Any, Iterable
 
 from fsm_bot import journal as journal_mod
-from fsm_bot.codec import encode
 from fsm_bot.engine.inputs import HANDLER_TRIGGERS, STAGES, Ports
 from fsm_bot.engine.observers import Observer, Transition
-from fsm_bot.machine import Bot, build
+from fsm_bot.indicators import Windows
+from fsm_bot.machine import Bot, Built, build
 from fsm_bot.ports import Clock, Feed, Held, Venue
 from fsm_bot.session import Session, iso
 from fsm_bot.steps import Step
@@ -29,20 +29,34 @@ QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 
 
+_METRICS = {state: (stage.metric or state.lower(), stage.decide_metric or state.lower())
+            for state, stage in STAGES.items()}  # each state's names for its gathering and its handler's time
+
+
+def reusable_machine() -> Built:
+    """The machine for sessions run one after another in this thread (``Engine(..., machine=)``)."""
+    return Built(HANDLER_TRIGGERS)
+
+
 class Engine:
-    def __init__(self, session: Session, journal: journal_mod.Journal, clock: Clock, feed: Feed, venue: Venue, *,
+    def __init__(self, session: Session, journal: journal_mod.Journal | journal_mod.MemoryJournal, clock: Clock,
+                 feed: Feed, venue: Venue, *,
                  observers: Iterable[Observer] = (), log: logging.Logger | None = None,
                  stop: threading.Event | None = None, resumed: bool = False,
-                 adopt: Iterable[Held] = ()) -> None:
+                 adopt: Iterable[Held] = (), windows: Windows | None = None, machine: Built | None = None) -> None:
         self.session, self.journal = session, journal
         self.observers = list(observers)
         self.ports = Ports(clock, feed, venue, log or QUIET, stop or threading.Event())
         self.ports.adopt = {h.order.intent.slug: h for h in adopt}
+        self.ports.windows = windows  # the feed's candle windows, computed beforehand (a backtest's span)
         self.resumed = resumed
-        self.bot = Bot(self._journal)
-        build(self.bot, session.state, HANDLER_TRIGGERS)
+        if machine is None:
+            self.bot = Bot(self._journal)
+            build(self.bot, session.state, HANDLER_TRIGGERS)
+        else:  # one machine for the sessions a backtest runs one after another
+            self.bot = machine.attach(self._journal, session.state)
         self._spent: dict[str, float] = {}
-        self._pending: tuple[Step, dict[str, Any], int] | None = None
+        self._pending: tuple[Step, Any, int] | None = None
 
     def run(self) -> Session:
         """Step until the session is finished (done, resolutions in, or halted)."""
@@ -67,14 +81,15 @@ class Engine:
         gathered = time.perf_counter()
         step = stage.handler.run(self.session, now_ms, seen)
         decided = time.perf_counter()
-        self._spend(stage.metric or state.lower(), gathered - started - ports.slept_secs)
-        self._spend(stage.decide_metric or state.lower(), decided - gathered)
+        gather_metric, decide_metric = _METRICS[state]
+        self._spend(gather_metric, gathered - started - ports.slept_secs)
+        self._spend(decide_metric, decided - gathered)
         return step, now_ms, seen
 
     def _spend(self, stage: str, secs: float) -> None:
         self._spent[stage] = self._spent.get(stage, 0.0) + secs * 1000
 
-    def _fire(self, step: Step, inputs: dict[str, Any], now_ms: int) -> None:
+    def _fire(self, step: Step, inputs: Any, now_ms: int) -> None:
         before = self.session
         self._pending = (step, inputs, now_ms)
         started = time.perf_counter()
@@ -90,7 +105,7 @@ class Engine:
         assert self._pending is not None and self._pending[0] is step
         _, inputs, now_ms = self._pending
         s = self.session
-        self._record = self.journal.append({
+        self._record = self.journal.append_step({
             "ts": iso(now_ms), "session": s.session, "interval": min(s.interval, s.intervals), "src": src,
-            "dst": dst, "trigger": trigger, "data": encode(step), "inputs": inputs})
+            "dst": dst, "trigger": trigger}, step, inputs)
         self.session = s.apply(self._record, step, now_ms)

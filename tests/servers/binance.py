@@ -29,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import random
-import socket
 import threading
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +38,11 @@ import numpy as np
 import orjson
 import polars as pl
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from fsm_bot.ports import CANDLE_COLUMNS
 from tests.servers.base import FakeTime, JsonServer, Reply, Request
+from tests.servers.sockets import SocketEndpoint
 
 MINUTE_MS = 60_000
 SYMBOL = "BTCUSDT"
@@ -192,21 +191,14 @@ class FakeBinance:
         self.klines_queries: list[dict[str, str]] = []
         self.depth_limits: list[int] = []
         self.last_depth: dict[str, Any] | None = None
-        self.ws_connections = 0
-        self.ws_refused = 0
-        self._streams: set[_Stream] = set()
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._down_until_ms = 0
-        self.ws = serve(self._serve_ws, "127.0.0.1", 0, process_request=self._handshake,
-                        ping_interval=time.wall_secs(ping_secs), ping_timeout=max(2.0, time.wall_secs(3 * ping_secs)))
-        self._ws_thread = threading.Thread(target=self.ws.serve_forever, name="fake-binance-ws", daemon=True)
-        self.ws_port = self.ws.socket.getsockname()[1]
+        self.ws = SocketEndpoint(time, WS_PATH, self._serve_ws, "fake-binance-ws",
+                                 ping_interval=time.wall_secs(ping_secs),
+                                 ping_timeout=max(2.0, time.wall_secs(3 * ping_secs)))
 
     # -- control --------------------------------------------------------------------------------------
     def start(self) -> "FakeBinance":
         self.rest.start()
-        self._ws_thread.start()
+        self.ws.start()
         return self
 
     def down(self) -> None:
@@ -217,16 +209,21 @@ class FakeBinance:
 
     def stop(self) -> None:
         """Shut both servers down (the end of a test)."""
-        if self._stopped.is_set():
+        if self.ws.stopped.is_set():
             return
-        self._stopped.set()
         self.rest.stop()
-        self.ws.shutdown()
-        self.drop_ws()
-        self._ws_thread.join()
+        self.ws.stop()
 
     def urls(self) -> dict[str, str]:
-        return {"binance_rest_url": self.rest.url, "binance_ws_url": f"ws://127.0.0.1:{self.ws_port}/ws"}
+        return {"binance_rest_url": self.rest.url, "binance_ws_url": f"ws://127.0.0.1:{self.ws.port}/ws"}
+
+    @property
+    def ws_connections(self) -> int:
+        return self.ws.connections
+
+    @property
+    def ws_refused(self) -> int:
+        return self.ws.refused
 
     def fault(self, method: str, path: str, kind: str, **kw: Any) -> Any:
         return self.rest.fault(method, path, kind, **kw)
@@ -238,28 +235,18 @@ class FakeBinance:
 
     def drop_ws(self, down_secs: float = 0.0) -> int:
         """Cut every connection now, without a close frame; refuse new ones for ``down_secs`` of fake time."""
-        self._down_until_ms = self.time.now_ms() + int(down_secs * 1000)
-        with self._lock:
-            streams = list(self._streams)
-        for s in streams:
-            with contextlib.suppress(OSError):
-                s.conn.socket.shutdown(socket.SHUT_RDWR)
-        return len(streams)
+        return self.ws.drop(down_secs)
 
     def silence(self, sim_secs: float) -> int:
         """The connections open now stay open but get nothing for ``sim_secs`` (pings go on)."""
         until_ms = self.time.now_ms() + int(sim_secs * 1000)
-        with self._lock:
-            for s in self._streams:
-                s.silent_until_ms = until_ms
-            return len(self._streams)
+        streams = self.ws.items()
+        for s in streams:
+            s.silent_until_ms = until_ms
+        return len(streams)
 
     def send_raw(self, message: str) -> None:
-        with self._lock:
-            streams = list(self._streams)
-        for s in streams:
-            with contextlib.suppress(ConnectionClosed):
-                s.conn.send(message)
+        self.ws.send_raw(message)
 
     # -- REST -------------------------------------------------------------------------------------------
     def _time(self, req: Request) -> Reply:
@@ -319,27 +306,16 @@ class FakeBinance:
                 "asks": book_side(round(bid + summary.spread, 2), +1, summary.ask_qty, limit, f"{snap}:asks")}
 
     # -- WebSocket --------------------------------------------------------------------------------------
-    def _handshake(self, conn: ServerConnection, request: Any) -> Any:
-        if request.path != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        if self._stopped.is_set() or self.time.now_ms() < self._down_until_ms:
-            self.ws_refused += 1
-            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
-        return None
-
     def _serve_ws(self, conn: ServerConnection) -> None:
         now_ms = self.time.now_ms()
         stream = _Stream(conn, announced_ms=now_ms // MINUTE_MS * MINUTE_MS - MINUTE_MS)
-        with self._lock:
-            self.ws_connections += 1
-            self._streams.add(stream)
+        self.ws.enter(stream)
         try:
             self._push(stream)
         except (ConnectionClosed, OSError):
             pass
         finally:
-            with self._lock:
-                self._streams.discard(stream)
+            self.ws.leave(stream)
             with contextlib.suppress(Exception):
                 conn.close()
 
@@ -368,11 +344,11 @@ class FakeBinance:
 
     def _wait_until(self, t_ms: int) -> bool:
         """Wait on the fake clock; False once the server stops."""
-        while not self._stopped.is_set():
+        while not self.ws.stopped.is_set():
             left_ms = t_ms - self.time.now_ms()
             if left_ms <= 0:
                 return True
-            self._stopped.wait(min(self.time.wall_secs(left_ms / 1000), 0.02))
+            self.ws.stopped.wait(min(self.time.wall_secs(left_ms / 1000), 0.02))
         return False
 
 

@@ -16,6 +16,9 @@ snapshot from ``btc5m_top_of_book_2026-05-18.json`` for its spreads (in ticks), 
 mid is drawn near 0.505 (sd 0.015), the figure ``SimVenue``'s calibration measured at the start of
 real windows (the sample's own snapshots are taken late in their windows, far from 0.5).
 
+The CLOB's market channel (``/ws/market``, ``tests/servers/polymarket_ws.py``) streams the same books:
+snapshots on subscribing, then the changes, with faults of its own (``fake.channel``).
+
 Faults come from each server's fault plan (``fake.gamma.fault(...)``); ``make_bad(slug, kind)``
 serves a malformed or inconsistent market (see ``BAD_KINDS``; ``down_first`` is valid, only
 listing Down before Up, as nothing promises the order). The trading fake consumes liquidity
@@ -39,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from tests.servers.base import FakeTime, JsonServer, Reply, Request
+from tests.servers.polymarket_ws import FakeMarketChannel
 
 SAMPLE = Path(__file__).resolve().parent.parent / "payloads" / "polymarket" / "btc5m_top_of_book_2026-05-18.json"
 MINUTE_MS = 60_000
@@ -132,20 +136,23 @@ class FakePolymarket:
         self._by_token: dict[str, str] = {}
         self._by_condition: dict[str, str] = {}
         self.gamma, self.clob = JsonServer("gamma"), JsonServer("clob")
+        self.channel = FakeMarketChannel(self, time)  # the CLOB's market channel, /ws/market
         self.geoblock: dict[str, Any] = {"blocked": False, "country": "XX"}  # polymarket.com/api/geoblock's answer
         self._routes()
 
     def start(self) -> "FakePolymarket":
         self.gamma.start()
         self.clob.start()
+        self.channel.start()
         return self
 
     def stop(self) -> None:
         self.gamma.stop()
         self.clob.stop()
+        self.channel.stop()
 
     def urls(self) -> dict[str, str]:
-        return {"gamma_url": self.gamma.url, "clob_url": self.clob.url}
+        return {"gamma_url": self.gamma.url, "clob_url": self.clob.url, "clob_ws_url": self.channel.url}
 
     @property
     def geoblock_url(self) -> str:

@@ -8,6 +8,10 @@
   neg-risk, ``fd.r``/``fd.e`` fee rate and exponent): the fee-rate fallback when Gamma states none.
 - ``GET /markets/{condition_id}`` (``tokens[{token_id, outcome, price, winner}]``): the resolution
   fallback when Gamma's ``outcomePrices`` do not settle it.
+- the market channel (``/ws/market``): ``book`` (a whole book; its level order is not relied on),
+  ``price_change`` (``price_changes[]``: a level's new size, 0 removes it, with the venue's best bid
+  and ask after it) and ``tick_size_change`` (the book is taken again); other events carry nothing a
+  book needs.
 
 Anything else is a ``DataError`` (``bad_book`` for books, ``bad_market`` for the rest).
 """
@@ -144,3 +148,91 @@ def clob_winner(market: ClobMarket, up_token: str, down_token: str) -> Outcome |
     if up.winner and down.winner:
         raise DataError(f"clob market {market.condition_id}: both tokens are winners", code="bad_market")
     return "UP" if up.winner else "DOWN" if down.winner else None
+
+
+# -- the market channel (``/ws/market``) ----------------------------------------------------------
+@dataclass(frozen=True)
+class BookTaken:
+    """``book``: one token's whole book, best level first (the channel's level order is not relied on)."""
+
+    token: str
+    book: Book
+
+
+@dataclass(frozen=True)
+class LevelChanged:
+    """One entry of ``price_change``'s ``price_changes``: a level's new size (0 removes it), and the venue's best
+    bid and ask once it applied (None: that side is empty -- "0" and "1" on the wire -- or the field is absent)."""
+
+    token: str
+    bids: bool  # side BUY: a bid level; SELL: an ask level
+    price: Decimal
+    size: Decimal
+    best: tuple[Decimal | None, Decimal | None] | None  # (best bid, best ask); None when the message states none
+
+
+@dataclass(frozen=True)
+class TickChanged:
+    """``tick_size_change``: the token's book is to be taken again."""
+
+    token: str
+
+
+ChannelEvent = BookTaken | LevelChanged | TickChanged
+
+
+def parse_channel_message(obj: Any) -> list[ChannelEvent]:
+    """A message of the market channel -- one event or a list of them -- as the events that change a book;
+    trades and the custom events carry nothing a book needs, an unknown event type is passed over."""
+    items = obj if isinstance(obj, list) else [obj]
+    if len(items) > MAX_LEVELS:
+        raise DataError(f"market channel: {len(items)} events in one message", code="bad_book")
+    events: list[ChannelEvent] = []
+    for i, item in enumerate(items):
+        item = mapping(item, f"market channel event [{i}]", code="bad_book")
+        kind = item.get("event_type")
+        if kind == "book":
+            events.append(_book_taken(item))
+        elif kind == "price_change":
+            events += _level_changes(item)
+        elif kind == "tick_size_change":
+            events.append(TickChanged(token_id(item.get("asset_id"), "tick_size_change asset_id", code="bad_book")))
+    return events
+
+
+def _book_taken(item: dict[str, Any]) -> BookTaken:
+    token = token_id(item.get("asset_id"), "book asset_id", code="bad_book")
+    bids = sorted(_levels(item.get("bids"), f"channel book of {token} bids"), key=lambda lv: lv.price, reverse=True)
+    asks = sorted(_levels(item.get("asks"), f"channel book of {token} asks"), key=lambda lv: lv.price)
+    for side, levels in (("bids", bids), ("asks", asks)):
+        if len({lv.price for lv in levels}) != len(levels):
+            raise DataError(f"channel book of {token} {side}: a price listed twice", code="bad_book")
+    if bids and asks and bids[0].price >= asks[0].price:
+        raise DataError(f"channel book of {token} is crossed: bid {bids[0].price} >= ask {asks[0].price}",
+                        code="bad_book")
+    return BookTaken(token, Book(bids=tuple(bids), asks=tuple(asks)))
+
+
+def _level_changes(item: dict[str, Any]) -> list[LevelChanged]:
+    changes = item.get("price_changes")
+    if not isinstance(changes, list) or len(changes) > MAX_LEVELS:
+        raise DataError(f"price_change price_changes {changes!r:.60}: expected a list", code="bad_book")
+    return [_level_changed(mapping(c, f"price_changes[{i}]", code="bad_book"), f"price_changes[{i}]")
+            for i, c in enumerate(changes)]
+
+
+def _level_changed(c: dict[str, Any], what: str) -> LevelChanged:
+    side = c.get("side")
+    if side not in ("BUY", "SELL"):
+        raise DataError(f"{what}.side {side!r:.20}: expected BUY or SELL", code="bad_book")
+    price = bounded(c.get("price"), f"{what}.price", Decimal(0), Decimal(1), code="bad_book")
+    size = bounded(c.get("size"), f"{what}.size", Decimal(0), MAX_SIZE, inclusive=True, code="bad_book")
+    if price >= 1:
+        raise DataError(f"{what}.price {c.get('price')!r}: outside (0, 1)", code="bad_book")
+    best = None
+    if "best_bid" in c and "best_ask" in c:
+        bid = bounded(c["best_bid"], f"{what}.best_bid", Decimal(0), Decimal(1), inclusive=True, code="bad_book")
+        ask = bounded(c["best_ask"], f"{what}.best_ask", Decimal(0), Decimal(1), inclusive=True, code="bad_book")
+        best = (bid if bid > 0 else None, ask if ask < 1 else None)
+    return LevelChanged(token_id(c.get("asset_id"), f"{what}.asset_id", code="bad_book"), side == "BUY", price, size,
+                        best)

@@ -105,10 +105,11 @@ class PolymarketVenue:
         return self.public.market(start_ms)
 
     def warm(self, start_ms: int) -> None:
-        """Gamma's market facts and the SDK's order metadata of both tokens (two CLOB reads each), ahead of
-        the decision. The SDK has no public call for it: its metadata cache is primed as ``create_market_order``
-        would (an internal of polymarket-client 0.14; a failure only means the decision fetches it)."""
-        info = self.public.info(slug(start_ms, self.public.minutes))
+        """Gamma's market facts, the market channel following both books, and the SDK's order metadata of both
+        tokens (two CLOB reads each), ahead of the decision. The SDK has no public call for it: its metadata
+        cache is primed as ``create_market_order`` would (an internal of polymarket-client 0.14; a failure only
+        means the decision fetches it)."""
+        info = self.public.warm(start_ms)
         client = self.sdk()
         with errors.sdk_errors("prime the order metadata", self.secrets):
             for token in (info.up_token, info.down_token):
@@ -267,7 +268,7 @@ class PolymarketVenue:
     def _next_market(self, next_start_ms: int) -> None:
         market_slug = slug(next_start_ms, self.public.minutes)
         try:
-            self.public.info(market_slug)
+            self.public.warm(next_start_ms)  # its facts, and its books followed from now
         except BotError as exc:
             raise PreflightFailed(f"preflight: the next market {market_slug} is not available on Gamma "
                                   f"at {self.public.gamma.base_url} ({exc})") from None

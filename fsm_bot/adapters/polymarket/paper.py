@@ -1,7 +1,8 @@
 """``--paper``: Polymarket's real public data, simulated fills, the real resolution. No keys.
 
-``market()`` is the real market with its real books (``PolymarketPublic``); the venue keeps the
-last one it returned, so an order fills against the book seen at the moment of the decision.
+``market()`` is the real market with its real books (``PolymarketPublic``: the market channel's,
+REST as the fallback); the venue keeps the last one it returned, so an order fills against the book
+seen at the moment of the decision.
 ``submit()`` fills a FOK (or FAK) market BUY against that book's asks at the market's own fee rate
 (``OrderLedger.fill``, as ``--sim`` does), refusing what Polymarket would refuse.
 
@@ -12,6 +13,7 @@ last line is dropped on load, since that order was never accepted. ``lookup(key)
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -19,9 +21,10 @@ from typing import Callable
 from fsm_bot.adapters import ledger
 from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
+from fsm_bot.errors import BotError
 from fsm_bot.money import plain
 from fsm_bot.ports import (MINUTE_MS, Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
-                           SubmitResult, Trade, Held, slug, slug_start_ms)
+                           SubmitResult, Trade, Held, slug_start_ms)
 
 
 class PaperVenue:
@@ -42,7 +45,7 @@ class PaperVenue:
         self.public.close()
 
     def warm(self, start_ms: int) -> None:
-        self.public.info(slug(start_ms, self.public.minutes))
+        self.public.warm(start_ms)
 
     def market(self, start_ms: int) -> Market:
         """The real market and books now; kept as the book of this interval's decision."""
@@ -90,5 +93,9 @@ class PaperVenue:
         return None  # nothing is held on chain
 
     def preflight(self, next_start_ms: int) -> list[str]:
-        return []  # paper money needs no account, balance or allowance
+        """Paper money needs no account, balance or allowance; the first market's books are followed from now
+        (a failure only means the first decision reads them from REST)."""
+        with contextlib.suppress(BotError):
+            self.public.warm(next_start_ms)
+        return []
 
