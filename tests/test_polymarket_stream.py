@@ -206,6 +206,7 @@ def test_following_the_next_market_unsubscribes_and_drops_the_old(channel_world)
     nxt = fake.market(slug(START_MS + 300_000, 5))
     follow(channel, nxt)
     assert channel.book(market.up_token) is None and channel.book(market.down_token) is None
+    until(lambda: {r["operation"] for r in fake.channel.requests if "operation" in r} >= {"subscribe", "unsubscribe"})
     ops = {r["operation"]: set(r["assets_ids"]) for r in fake.channel.requests if "operation" in r}
     assert ops == {"subscribe": {nxt.up_token, nxt.down_token}, "unsubscribe": {market.up_token, market.down_token}}
 
