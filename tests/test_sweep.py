@@ -278,3 +278,8 @@ def test_the_walkforward_script_writes_its_page_from_a_sweep(tmp_path):
     assert all("| " + " | ".join(row) + " |" in page for row in table)
     assert "python scripts/walkforward_report.py" in page and "figures/walkforward.png" in page
     assert (tmp_path / "docs" / "figures" / "walkforward.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_committed_walkforward_page_names_its_command_and_its_figure():
+    page = (ROOT / "docs" / "WALKFORWARD.md").read_text()
+    assert "python scripts/walkforward_report.py" in page and (ROOT / "docs" / "figures" / "walkforward.png").exists()

@@ -20,6 +20,12 @@ def title(objective: str, trials: int, train: int, test: int, span: str) -> str:
                "bars are 95% Wilson intervals")
 
 
+def roomy(ax: Any) -> None:
+    """Headroom above the data for the legend, so that it covers no point."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + (hi - lo) * 0.35)
+
+
 def walkforward(rows: Sequence[dict[str, Any]], path: Path, *, objective: str, trials: int, train: int, test: int,
                 span: str) -> Path:
     """The two panels as a PNG at ``path``."""
@@ -50,15 +56,20 @@ def walkforward(rows: Sequence[dict[str, Any]], path: Path, *, objective: str, t
     money.axhline(0, color="black", lw=0.8)
     money.set_ylabel(tex("PnL after fees per session ($)"))
     money.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tex(f"{'-' if v < 0 else ''}${abs(v):.2f}")))
-    money.legend(fontsize=8, loc="best")
+    roomy(money)
+    money.legend(fontsize=8, loc="upper left", ncol=3)
     money.grid(alpha=0.3)
-    be = [r["breakeven"] if r["breakeven"] is not None else float("nan") for r in kinds["test"]]
-    hits.hlines(be, [x - 0.4 for x in xs], [x + 0.4 for x in xs], color=RED, lw=1.2,
-                label="break-even hit rate at the test window's entry prices")
+    for series, colour, style, who in ((kinds["test"], RED, "-", "the chosen trial's"),
+                                       (kinds["baseline"], BASE, "--", "the base config's")):
+        if series:
+            be = [r["breakeven"] if r["breakeven"] is not None else float("nan") for r in series]
+            hits.hlines(be, [x - 0.4 for x in xs], [x + 0.4 for x in xs], color=colour, lw=1.2, ls=style,
+                        label=f"break-even hit rate at {who} entry prices in the test window")
     hits.axhline(0.5, color="black", lw=0.6, ls=":")
     hits.set_ylabel("hit rate of traded intervals")
     hits.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    hits.legend(fontsize=8, loc="best")
+    roomy(hits)
+    hits.legend(fontsize=8, loc="upper left", ncol=2)
     hits.grid(alpha=0.3)
     hits.set_xticks(xs, labels, rotation=60, fontsize=8)
     hits.set_xlim(-0.6, len(xs) - 0.4)

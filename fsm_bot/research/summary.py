@@ -20,6 +20,15 @@ def brief(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if r is None else {k: r[k] for k in BRIEF}
 
 
+def stored_cost(done: Sweep) -> dict[str, Any]:
+    """What the sweep's results cost where they ran, whichever run made them: CPU and wall seconds summed
+    over the trial-chunks whose result says (results kept by an older release do not)."""
+    timed = [r for r in done.results.values() if "cpu_s" in r]
+    return {"timed": len(timed), "cpu_s": round(sum(r["cpu_s"] for r in timed), 1),
+            "wall_s": round(sum(r["wall_s"] for r in timed), 1),
+            "cpu_s_per_trial_chunk": round(sum(r["cpu_s"] for r in timed) / len(timed), 3) if timed else None}
+
+
 def build(done: Sweep, grid: Grid, source: dict[str, Any], windows: Sequence[wf.Window], objective: str,
           top: int = 10) -> tuple[pl.DataFrame, dict[str, Any], list[dict[str, Any]]]:
     """(the rows, the summary, the walk-forward's rows for the plot) of a finished sweep. The baseline is the
@@ -43,6 +52,7 @@ def build(done: Sweep, grid: Grid, source: dict[str, Any], windows: Sequence[wf.
         "trials": len(done.trials), "chunks": len(months), "trial_chunks": len(done.trials) * len(months),
         "evaluated": done.evaluated, "reused": done.reused, "cpu_s": round(done.cpu_s, 1),
         "cpu_s_per_trial_chunk": round(done.cpu_s / done.evaluated, 3) if done.evaluated else None,
+        "stored": stored_cost(done),
         "baseline_trial": base.index if base else None,
         "top": [{"trial_index": r["trial_index"], "trial": r["trial"], "settings": settings(r["trial"]), **brief(r)}
                 for r in ranked.head(top).iter_rows(named=True)],
