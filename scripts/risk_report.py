@@ -163,7 +163,7 @@ What the rules do:
 The dev data ({span}, {frame.height:,} one-minute candles) replayed through the machine,
 session after session, each an 18-interval `--sim` session against the simulated venue (its book
 calibrated on recorded Polymarket books; see the README). After a halt the next session starts at
-the next interval.
+the halting interval itself (a halt records no row of its own).
 
 The policy's tiers, measured on every 5-minute interval of the file:
 
