@@ -1,6 +1,7 @@
 """Crash points for the crash tests: ``FSM_BOT_FAILPOINT=<name>:<n>`` kills the process (SIGKILL)
 the n-th time the named point is passed. Names: ``journal.torn`` (half a record written),
-``journal.appended`` (a record fsynced, nothing done after it), ``venue.accepted`` (the venue holds the
+``journal.appended`` (a record written, nothing done after it), ``journal.power_cut`` (the same, the journal
+cut back to its last fsync first: what a power cut may lose), ``venue.accepted`` (the venue holds the
 order, its answer never left). Unset, every call is one dict lookup.
 """
 

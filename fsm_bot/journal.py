@@ -9,6 +9,12 @@ Recovery: a damaged *last* record (no newline, a bad CRC, bad JSON, a wrong ``se
 write and is cut off; a damaged record *before* the last stops everything (``JournalCorrupt``).
 Lines end at ``\n`` only: a stray CR inside a record damages that record, nothing else.
 
+One fsync per decision: a record that announces no action outside the process (``machine.RIDING``:
+``tick``, ``fetched``, ``predicted``, ``approved``) is written without an fsync of its own and rides on the
+fsync of the next record that announces one (``sized``, before the post). A crash of the machine before that
+fsync may lose those records, never a later one: resume redoes the steps they held (the crash tests cut the
+file back to its last fsync to prove it: ``journal.power_cut``).
+
 One writer: before every append the writer checks that the file is still the one it opened and the size
 it left it; another process (or an edit) changing it stops the session (``JournalCorrupt``, exit 4).
 A write or fsync the disk refuses is a ``StorageError`` (exit 7), never retried.
@@ -116,6 +122,7 @@ class Journal:
         self._fd = storage.open_append(self.path, durable)
         info = os.fstat(self._fd)
         self._inode, self._size = (info.st_dev, info.st_ino), info.st_size
+        self._synced = self._size  # the bytes known to be on disk
 
     @classmethod
     def recover(cls, path: Path, durable: bool = True) -> tuple["Journal", Contents]:
@@ -131,8 +138,9 @@ class Journal:
                 raise storage.refused(path, exc, "cut its torn last record") from None
         return cls(path, len(contents.records), durable), contents
 
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Write one record (its ``seq`` assigned here) and make it durable before returning it."""
+    def append(self, record: dict[str, Any], sync: bool = True) -> dict[str, Any]:
+        """Write one record (its ``seq`` assigned here); with ``sync`` (the default) it and every record
+        written before it are durable when this returns."""
         record = {**record, "seq": self.next_seq, "v": SCHEMA}
         line = encode(record)
         self._check_unchanged()
@@ -141,18 +149,22 @@ class Journal:
             failpoints.crash()
         expected, self._size = self._size + len(line), -1  # a failed write leaves the writer stopped
         storage.write(self._fd, line, self.path)
-        if self.durable:
+        if self.durable and sync:
             storage.fsync(self._fd, self.path)
+            self._synced = expected
         self._size = expected
         self._check_unchanged()  # another writer may have appended between the check and this write
         self.next_seq += 1
         if failpoints.hit("journal.appended"):
             failpoints.crash()
+        if failpoints.hit("journal.power_cut"):  # the machine loses power: what was not fsynced is gone
+            os.truncate(self.path, self._synced)
+            failpoints.crash()
         return record
 
-    def append_step(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:
+    def append_step(self, record: dict[str, Any], step: Any, inputs: Any, sync: bool = True) -> dict[str, Any]:
         """Append a transition's record: its step as ``data``, the handler's inputs (a ``Seen``) as ``inputs``."""
-        return self.append({**record, "data": encode_value(step), "inputs": encode_changes(inputs)})
+        return self.append({**record, "data": encode_value(step), "inputs": encode_changes(inputs)}, sync)
 
     def _check_unchanged(self) -> None:
         """The file is the one this writer opened, at the size it left it; else another writer is at work."""
@@ -169,6 +181,8 @@ class Journal:
 
     def close(self) -> None:
         if self._fd >= 0:
+            if self.durable and self._synced != self._size:
+                storage.fsync(self._fd, self.path)
             os.close(self._fd)
             self._fd = -1
 
@@ -188,10 +202,10 @@ class MemoryJournal:
         self.next_seq = 0
         self._kept: list[tuple[dict[str, Any], Any, Any]] = []
 
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+    def append(self, record: dict[str, Any], sync: bool = True) -> dict[str, Any]:
         return self._keep(record, None, None)
 
-    def append_step(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:
+    def append_step(self, record: dict[str, Any], step: Any, inputs: Any, sync: bool = True) -> dict[str, Any]:
         return self._keep(record, step, inputs)
 
     def _keep(self, record: dict[str, Any], step: Any, inputs: Any) -> dict[str, Any]:

@@ -35,6 +35,8 @@ _ROWS = [
     ("recorded", RECORD, IDLE),            # the trade row is written; on to the next interval
     ("recorded", SKIPPED, IDLE),
 ]
+RIDING = frozenset({"tick", "fetched", "predicted", "approved"})
+"""Records that announce no action outside the process: they ride on the fsync of the next record that does."""
 _SKIP_SOURCES = [IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT]
 _HALT_SOURCES = [s for s in STATES if s not in TERMINAL]  # listed, never '*': HALTED -> HALTED is no edge
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fsm_bot import journal, runner
+from fsm_bot import journal, machine, runner
 
 EXE = str(Path(sys.executable).with_name("fsm-bot"))
 VIEWS = ("journal.jsonl", "trades.jsonl", "equity.csv", "corrections.jsonl", "venue-orders.jsonl")
@@ -50,6 +50,12 @@ def crash_then_resume(base: Path, point: str, *args: str) -> tuple[str, Path, in
     return point, d, crash.returncode, resumed.returncode
 
 
+def failed(results: list[tuple[str, Path, int, int]], reference: Path, one_order) -> list[tuple[str, int, int]]:
+    """The crash points whose process was not killed, whose resume failed, or whose files differ."""
+    return [(point, crash_code, resume_code) for point, d, crash_code, resume_code in results
+            if crash_code != -signal.SIGKILL or resume_code != 0 or differences(d, reference) or not one_order(d)]
+
+
 def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_path):
     appends = len(journal.read(reference / "journal.jsonl").records)
     orders = len((reference / "venue-orders.jsonl").read_text().splitlines())
@@ -58,13 +64,37 @@ def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_pat
               + [f"journal.torn:{n}" for n in range(2, appends + 1, 3)])
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), points))
-    failures = [(point, crash_code, resume_code)
-                for point, d, crash_code, resume_code in results
-                if crash_code != -signal.SIGKILL or resume_code != 0 or differences(d, reference)
-                or not one_order_per_traded_interval(d)]
-    assert failures == []
+    assert failed(results, reference, one_order_per_traded_interval) == []
     print(f"\ncrash points covered: {len(points)} ({appends} appends, {orders} venue acceptances, "
           f"{len(points) - appends - orders} torn appends)")
+
+
+def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_once(reference, tmp_path):
+    """``tick``, ``fetched``, ``predicted`` and ``approved`` ride on the fsync of ``sized`` (before the post).
+    A power cut after one of them loses every record since the last fsync (the failpoint cuts the file back
+    to it): at each riding record of the first two intervals and at every interval's ``approved`` (which
+    loses all four), the resumed process redoes the decision, posts once, and ends byte-identical."""
+    recs = journal.read(reference / "journal.jsonl").records
+    riding = [r for r in recs if r["trigger"] in machine.RIDING]
+    assert [r["trigger"] for r in riding[:4]] == ["tick", "fetched", "predicted", "approved"]
+    chosen = [r for r in riding if r["interval"] <= 2 or r["trigger"] == "approved"]
+    points = [f"journal.power_cut:{r['seq'] + 1}" for r in chosen]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), points))
+    assert failed(results, reference, one_order_per_traded_interval) == []
+
+
+def test_a_power_cut_keeps_every_record_up_to_the_last_fsync(tmp_path):
+    """The records before ``sized`` of an interval are lost together by a cut at its ``approved``; ``sized``
+    itself and everything before it survive a cut just after it."""
+    d = tmp_path / "cut-approved"
+    assert fsm("start", "--sim", "--state-dir", d, failpoint="journal.power_cut:13").returncode == -signal.SIGKILL
+    kept = journal.read(d / "journal.jsonl").records
+    assert [r["trigger"] for r in kept[-1:]] == ["recorded"] and len(kept) == 9
+    d = tmp_path / "cut-sized"
+    assert fsm("start", "--sim", "--state-dir", d, failpoint="journal.power_cut:14").returncode == -signal.SIGKILL
+    assert [r["trigger"] for r in journal.read(d / "journal.jsonl").records][-5:] == [
+        "tick", "fetched", "predicted", "approved", "sized"]
 
 
 CHAIN_RECORDS = ("submitted", "trade_updated", "settled", "recorded", "reconciled")
@@ -91,11 +121,7 @@ def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp
               + [f"venue.accepted:{n}" for n in range(1, orders + 1)])
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: crash_then_resume(tmp_path, p, "--config", str(config)), points))
-    failures = [(point, crash_code, resume_code)
-                for point, d, crash_code, resume_code in results
-                if crash_code != -signal.SIGKILL or resume_code != 0 or differences(d, reference)
-                or not one_order_per_interval(d)]
-    assert failures == []
+    assert failed(results, reference, one_order_per_interval) == []
     print(f"\nchain crash points covered: {len(points)}")
 
 

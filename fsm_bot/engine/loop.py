@@ -1,7 +1,8 @@
 """The driver loop: gather the current state's inputs through the ports, let its handler decide,
 journal the step, fire its trigger, tell the observers. It names no state and applies no rule.
 
-The machine's ``before_state_change`` hook appends the record (fsynced) before the state changes,
+The machine's ``before_state_change`` hook appends the record before the state changes (fsynced, or riding
+on the next record's fsync when it announces no outside action: ``machine.RIDING``),
 so a failed append leaves the state where it was; only then do the observers hear of it. A stop
 (Ctrl-C, SIGTERM) is honoured between steps and during sleeps, never between a decision and its
 record: an answer the venue gave is journaled before the process stops.
@@ -18,7 +19,7 @@ from fsm_bot import journal as journal_mod
 from fsm_bot.engine.inputs import HANDLER_TRIGGERS, STAGES, Ports
 from fsm_bot.engine.observers import Observer, Transition
 from fsm_bot.indicators import Windows
-from fsm_bot.machine import Bot, Built, build
+from fsm_bot.machine import RIDING, Bot, Built, build
 from fsm_bot.ports import Clock, Feed, Held, Venue
 from fsm_bot.session import Session, iso
 from fsm_bot.steps import Step
@@ -107,5 +108,5 @@ class Engine:
         s = self.session
         self._record = self.journal.append_step({
             "ts": iso(now_ms), "session": s.session, "interval": min(s.interval, s.intervals), "src": src,
-            "dst": dst, "trigger": trigger}, step, inputs)
+            "dst": dst, "trigger": trigger}, step, inputs, trigger not in RIDING)
         self.session = s.apply(self._record, step, now_ms)
