@@ -7,7 +7,6 @@ protocols, so that ``--sim``, ``--paper`` and ``--live`` differ only in the adap
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from fsm_bot.errors import DataError
+from fsm_bot.slugs import SLUG, slug, slug_start_ms  # noqa: F401 (the markets' names, part of what the ports speak)
 
 Side = Literal["UP", "DOWN"]
 
@@ -102,6 +101,22 @@ class OrderIntent:
     amount_usd: Decimal
     limit_price: Decimal
     order_type: Literal["FOK", "FAK"] = "FOK"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The orders an interval can have, known before it starts: a market BUY of each stake, on either side, no
+    dearer than ``limit_price`` (the stake depends only on how the interval before it ends)."""
+
+    session: str
+    interval: int
+    stakes: tuple[Decimal, ...]
+    limit_price: Decimal
+
+    def intents(self, slug: str, up_token: str, down_token: str) -> tuple[OrderIntent, ...]:
+        return tuple(OrderIntent(session=self.session, interval=self.interval, slug=slug, side=side, token_id=token,
+                                 amount_usd=stake, limit_price=self.limit_price)
+                     for stake in self.stakes for side, token in (("UP", up_token), ("DOWN", down_token)))
 
 
 @dataclass(frozen=True)
@@ -227,10 +242,11 @@ class Feed(Protocol):
 class Venue(Protocol):
     def market(self, start_ms: int) -> Market: ...
 
-    def warm(self, start_ms: int) -> None:
+    def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
         """Before the interval starts: fetch what will not change in it (the market's ids, tick and fee, the
-        signer's order metadata), so that the decision path only reads the books. Errors are the caller's
-        to log; ``market`` fetches anything still missing."""
+        signer's order metadata), so that the decision path only reads the books, and sign the ``candidates``
+        in advance where signing costs time (``prepare`` hands out a match once, for that interval only).
+        Errors are the caller's to log; ``market`` and ``prepare`` do anything still missing."""
         ...
 
     def prepare(self, intent: OrderIntent) -> SignedOrder: ...
@@ -271,19 +287,3 @@ class Venue(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-SLUG = re.compile(r"btc-updown-(5|15)m-([0-9]{1,12})")
-
-
-def slug_start_ms(market_slug: str) -> tuple[int, int]:
-    """(window start in ms, minutes) of a ``btc-updown-<m>m-<unix start>`` slug."""
-    match = SLUG.fullmatch(market_slug) if isinstance(market_slug, str) else None
-    if match is None:
-        raise DataError(f"slug {market_slug!r}: not btc-updown-<5|15>m-<unix start>", code="bad_market")
-    return int(match.group(2)) * 1000, int(match.group(1))
-
-
-def slug(start_ms: int, minutes: int) -> str:
-    """Polymarket's slug of the BTC Up/Down market whose window starts at ``start_ms``."""
-    return f"btc-updown-{minutes}m-{start_ms // 1000}"

@@ -10,11 +10,11 @@ import dataclasses
 from decimal import Decimal
 
 from fsm_bot.money import CENT, ZERO, dollars, fee_bound
-from fsm_bot.observed import SizeSeen
-from fsm_bot.ports import OrderIntent
-from fsm_bot.session import Session
-from fsm_bot.steps import Approved, Halt, OrderRecord, Predicted, Sized, Skip, Snapshot, Step
-from states import failed, late_resume
+from fsm_bot.observed import Seen, SizeSeen
+from fsm_bot.ports import Candidates, OrderIntent
+from fsm_bot.session import Session, replace
+from fsm_bot.steps import Approved, Halt, OrderRecord, Predicted, Settled, Sized, Skip, Snapshot, Step
+from states import failed, late_resume, record
 
 TRIGGERS = {"sized", "skip", "halt"}
 
@@ -86,3 +86,28 @@ def decide(view: Session, snapshot: Snapshot, prediction: Predicted, approval: A
         return Skip(reason="insufficient_balance", detail=f"balance {balance_usd} < stake {stake} + fee {fee}",
                     prediction=prediction.side, confidence=prediction.confidence)
     return Sized(stake_usd=stake, limit_price=view.cfg.max_entry_price, fee_bound_usd=fee, balance_usd=balance_usd)
+
+
+def candidates(view: Session, now_ms: int) -> Candidates | None:
+    """The stakes the next interval to start can have, for signing its orders before it starts: in IDLE, the
+    interval's own stake; while a final fill awaits its result, the next interval's stake after either result
+    (the row RECORD would write). Each at the price guard's limit, so ``fee_bound`` is the lowest it can be;
+    where the decision's ask makes the stake smaller (the floor cap) no candidate matches and the order is
+    signed then. None when no interval follows."""
+    cfg = view.cfg
+    rate = view.current.snapshot.fee_rate if view.current.snapshot else cfg.fee_rate
+    if view.current.submitted is None:
+        nexts, k = [view], view.interval
+    else:
+        k = view.interval + 1
+        nexts = []
+        for result in ("UP", "DOWN"):
+            settled = replace(view, current=replace(view.current, settled=Settled(result=result, source="reference")))
+            row = record.run(settled, now_ms, Seen()).row  # type: ignore[attr-defined]
+            nexts.append(replace(view, capital=row.capital_after, streak=row.win_streak, interval=k))
+    if k > view.intervals:
+        return None
+    minimum = cfg.min_order_usd
+    stakes = sorted({stake for stake in (stake_usd(n, cfg.max_entry_price, rate) for n in nexts) if stake >= minimum})
+    return Candidates(session=view.session, interval=k, stakes=tuple(stakes), limit_price=cfg.max_entry_price) \
+        if stakes else None

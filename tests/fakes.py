@@ -18,7 +18,7 @@ from fsm_bot import engine, journal, steps
 from fsm_bot.adapters.sim import BUNDLED, ReplayFeed, load_candles
 from fsm_bot.config import Config
 from fsm_bot.matching import market_buy
-from fsm_bot.ports import (Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected, SignedOrder,
+from fsm_bot.ports import (Accepted, Book, Candidates, Level, Market, OrderIntent, Outcome, Rejected, SignedOrder,
                            SubmitResult, slug)
 from fsm_bot.session import Session
 from fsm_bot.wiring import parse_start
@@ -95,7 +95,7 @@ class FakeVenue:
     accepted: dict[str, Accepted] = field(default_factory=dict)
     redeemed: list[str] = field(default_factory=list)
 
-    def warm(self, start_ms: int) -> None:
+    def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
         pass
 
     def market(self, start_ms: int) -> Market:

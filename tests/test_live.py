@@ -9,6 +9,7 @@ import re
 import pytest
 from eth_account import Account
 
+from fsm_bot.adapters.polymarket import orders
 from tests.servers.world import read_jsonl, world
 from tests.test_paper import assert_complete
 
@@ -43,6 +44,15 @@ def assert_one_order_per_traded_interval(loopback, state):
     assert sorted(hashes) == sorted(r["order_id"] for r in traded_rows(state))
 
 
+def assert_posted_as_journaled(w, journal):
+    """Each order's bytes at the CLOB are the body journaled in its interval's ``sized`` record."""
+    sized = {r["data"]["order"]["key"]: r for r in journal if r["trigger"] == "sized"}
+    for posted in w.trading.orders:
+        record = sized[posted["hash"]]
+        assert posted["body"] == orders.body_bytes(record["data"]["order"]["payload"])
+        assert posted["slug"] == record["data"]["order"]["slug"]
+
+
 def test_a_live_session_signs_posts_settles_and_redeems(loopback, tmp_path):
     state = tmp_path / "state"
     code, out, err = loopback.run(*loopback.start_args("live", state, "--confirm-live"), cwd=tmp_path)
@@ -55,6 +65,11 @@ def test_a_live_session_signs_posts_settles_and_redeems(loopback, tmp_path):
     assert all(o["payload"]["order"]["signature"].startswith("0x") and o["key"].startswith("0x") for o in sized)
     # the journaled intent precedes the post: every accepted hash was journaled first, with the signed body
     assert {o["hash"] for o in loopback.trading.orders} <= {o["key"] for o in sized}
+    assert_posted_as_journaled(loopback, journal)
+    # the orders were signed before their interval began, for that interval only
+    log = [json.loads(line) for line in (state / "bot.log").read_text().splitlines()]
+    ahead = [e["interval"] for e in log if "the order signed in advance" in e["message"]]
+    assert len(ahead) >= len(traded_rows(state)) - 2 and len(set(ahead)) == len(ahead)
     won = [r for r in rows if r["outcome"] == "WIN"]
     assert len(loopback.trading.redeems) == len(won) > 0
     assert journal[0]["data"]["mode"] == "live"

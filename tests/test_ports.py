@@ -24,7 +24,7 @@ class FlatVenue:
                       up_token="u", down_token="d", accepting_orders=True, tick=Decimal("0.01"),
                       min_order_usd=Decimal(1), fee_rate=Decimal("0.05"), up_book=up, down_book=down)
 
-    def warm(self, start_ms):
+    def warm(self, start_ms, candidates=None):
         pass
 
     def prepare(self, intent):

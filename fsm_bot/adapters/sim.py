@@ -12,11 +12,13 @@ seeded by ``(seed, interval start)``, and knows nothing of the outcome.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,8 @@ import polars as pl
 
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
 from fsm_bot.errors import ConfigError
-from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Level, Market, OrderIntent, Outcome, Rejected,
-                           SignedOrder, SubmitResult, Trade, Held, slug, slug_start_ms, Clock)
+from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Candidates, Level, Market, OrderIntent, Outcome,
+                           Rejected, SignedOrder, SubmitResult, Trade, Held, slug, slug_start_ms, Clock)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
 
@@ -172,22 +174,43 @@ class BookModel:
     def books(self, rng: random.Random) -> tuple[Book, Book]:
         """(Up book, Down book), mirrored as a binary market's books are."""
         tick = self.tick
-        spread = rng.choices([t for t, _ in self.spread_ticks], weights=[w for _, w in self.spread_ticks])[0] * tick
+        spread = rng.choices(self._ticks, cum_weights=self._cum_weights)[0] * tick  # as ``weights=``: the same draw
         centre = min(max(rng.gauss(self.mid, self.mid_sd), 0.30), 0.70)
         bid = (Decimal(repr(centre)) - spread / 2).quantize(tick, rounding=ROUND_FLOOR)
         ask = bid + spread
         up_asks = self._side(rng, [ask + i * tick for i in range(self.levels)])
         up_bids = self._side(rng, [bid - i * tick for i in range(self.levels)])
-        down_asks = tuple(Level(1 - lv.price, lv.size) for lv in up_bids)
-        down_bids = tuple(Level(1 - lv.price, lv.size) for lv in up_asks)
-        return Book(bids=up_bids, asks=up_asks), Book(bids=down_bids, asks=down_asks)
+        return Book(bids=up_bids, asks=up_asks), Book(bids=mirrored(up_asks), asks=mirrored(up_bids))
+
+    @cached_property
+    def _ticks(self) -> list[int]:
+        return [t for t, _ in self.spread_ticks]
+
+    @cached_property
+    def _cum_weights(self) -> list[float]:
+        return list(itertools.accumulate(w for _, w in self.spread_ticks))
 
     def _side(self, rng: random.Random, prices: list[Decimal]) -> tuple[Level, ...]:
         total_usd = min(max(self.depth_usd_median * math.exp(rng.gauss(0, self.depth_log_sd)), 200.0), 8000.0)
         weights = [rng.expovariate(1.0) for _ in prices]
         scale = total_usd / sum(weights)
-        return tuple(Level(p, max(Decimal(5), Decimal(f"{w * scale / float(p):.2f}")))
-                     for p, w in zip(prices, weights))
+        return tuple([level(p, max(_MIN_SIZE, Decimal(f"{w * scale / float(p):.2f}"))) for p, w in zip(prices, weights)])
+
+
+_MIN_SIZE = Decimal(5)
+
+
+def level(price: Decimal, size: Decimal) -> Level:
+    """``Level(price, size)`` without the frozen dataclass's ``__init__`` (a simulated market draws twenty: it is
+    hot); equal, hashed and printed as one made by it."""
+    made = object.__new__(Level)
+    made.__dict__.update(price=price, size=size)
+    return made
+
+
+def mirrored(levels: tuple[Level, ...]) -> tuple[Level, ...]:
+    """The other token's side of a binary market: each level at one minus its price."""
+    return tuple([level(1 - lv.price, lv.size) for lv in levels])
 
 
 # -- the venue ------------------------------------------------------------------------------------
@@ -215,7 +238,7 @@ class SimVenue:
         h = hashlib.sha256(f"{self.minutes}:{start_ms}".encode()).hexdigest()
         return "0x" + h, str(int(h[:30], 16)), str(int(h[30:60], 16))
 
-    def warm(self, start_ms: int) -> None:
+    def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
         pass  # the simulated market is a pure function of (seed, start)
 
     def market(self, start_ms: int) -> Market:

@@ -120,8 +120,9 @@ class Stage:
 def _idle(p: Ports, s: Session, resumed: bool) -> tuple[int, IdleSeen]:
     if not s.done:
         start = s.interval_start(s.interval)
-        if p.clock.now_ms() < start:
-            p.quietly(lambda: p.venue.warm(start), "venue")
+        now = p.clock.now_ms()
+        if now < start:
+            p.quietly(lambda: p.venue.warm(start, size.candidates(s, now)), "venue")
         p.sleep_until(start)
     now = p.clock.now_ms()
     fills = tuple((f.interval, p.quietly(lambda f=f: p.venue.trades(f.order.signed(s.session, f.interval),
@@ -187,8 +188,9 @@ def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]
     start, end = s.interval_start(s.interval), s.interval_end(s.interval)
     following = await_settle.following(s)
     if not following:
-        if s.interval < s.intervals and p.clock.now_ms() < end:  # the next market, warmed before its window opens
-            p.quietly(lambda: p.venue.warm(end), "venue")
+        now = p.clock.now_ms()
+        if s.interval < s.intervals and now < end:  # the next market, warmed and its orders signed before it opens
+            p.quietly(lambda: p.venue.warm(end, size.candidates(s, now)), "venue")
         p.sleep_until(end)
     now = p.clock.now_ms()
     trades = position = reference = official = None

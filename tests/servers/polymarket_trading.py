@@ -464,6 +464,7 @@ def _post_order(t: FakeTrading, req: Request) -> Reply:
         with t.fake.lock:
             reply = _place(t, acct, key, o, market, str(body.get("orderType")))
             t.orders[-1]["received_s"] = req.received_s  # when the order's bytes were in (the decision bench)
+            t.orders[-1]["body"] = req.body  # the bytes as posted
             return reply
     except Refused as exc:
         t.refused.append((key, str(exc)))

@@ -41,7 +41,8 @@ from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
 from fsm_bot.errors import BotError, DataError, EnvironmentFailure
 from fsm_bot.money import ZERO, dollars
-from fsm_bot.ports import (Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, Trade,
+from fsm_bot.adapters.polymarket.presigned import Presigned
+from fsm_bot.ports import (Accepted, Candidates, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, Trade,
                            Held, slug)
 
 BALANCE_REASONS = frozenset({"insufficient_balance", "insufficient_allowance"})
@@ -75,6 +76,7 @@ class PolymarketVenue:
         self.lookups = OrderLookups(self.account, self.data, public)
         self._balance_refusals = 0
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
+        self.presigned = Presigned()
 
     @classmethod
     def from_config(cls, cfg: Config, creds: Credentials, public: PolymarketPublic, clock: Clock) -> "PolymarketVenue":
@@ -104,21 +106,27 @@ class PolymarketVenue:
     def market(self, start_ms: int) -> Market:
         return self.public.market(start_ms)
 
-    def warm(self, start_ms: int) -> None:
+    def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
         """Gamma's market facts, the market channel following both books, and the SDK's order metadata of both
         tokens (two CLOB reads each), ahead of the decision. The SDK has no public call for it: its metadata
         cache is primed as ``create_market_order`` would (an internal of polymarket-client 0.14; a failure only
-        means the decision fetches it)."""
+        means the decision fetches it). Then the ``candidates`` are signed, for ``prepare`` to hand out."""
         info = self.public.warm(start_ms)
         client = self.sdk()
         with errors.sdk_errors("prime the order metadata", self.secrets):
             for token in (info.up_token, info.down_token):
                 client._ctx.order_metadata.resolve_market(client._ctx, token_id=token)
+        if candidates is not None:
+            self.presigned.sign(candidates.intents(info.slug, info.up_token, info.down_token), self._sign)
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
 
     def prepare(self, intent: OrderIntent) -> SignedOrder:
+        """The order of ``intent``: signed in advance by ``warm`` (handed out once), else signed now."""
+        return self.presigned.take(intent) or self._sign(intent)
+
+    def _sign(self, intent: OrderIntent) -> SignedOrder:
         """Sign a FOK/FAK market BUY of ``amount_usd`` no dearer than ``limit_price`` (on the market's tick),
         keyed by its hash under the exchange the SDK signs it for (standard or neg-risk)."""
         info = self.public.info(intent.slug)

@@ -23,7 +23,7 @@ from fsm_bot.adapters.polymarket.public import PolymarketPublic
 from fsm_bot.config import Config
 from fsm_bot.errors import BotError
 from fsm_bot.money import plain
-from fsm_bot.ports import (MINUTE_MS, Accepted, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
+from fsm_bot.ports import (MINUTE_MS, Accepted, Candidates, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder,
                            SubmitResult, Trade, Held, slug_start_ms)
 
 
@@ -44,7 +44,7 @@ class PaperVenue:
         self.ledger.close()
         self.public.close()
 
-    def warm(self, start_ms: int) -> None:
+    def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
         self.public.warm(start_ms)
 
     def market(self, start_ms: int) -> Market:
