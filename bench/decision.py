@@ -1,21 +1,26 @@
-"""Decision latency: interval start -> the order's bytes at a loopback fake CLOB, with the real --live
-adapters (Binance feed, Gamma and CLOB reads, the SDK's V2 signing, the post), the fsynced journal and
-the engine, over a few hundred intervals.
+"""Decision latency: the interval's closing candle coming in on the stream -> the order's bytes at a loopback
+fake CLOB, with the real --live adapters (Binance stream and REST, Gamma, the CLOB's market channel, the SDK's
+V2 signing, the post), the journal with its one fsync per decision, and the engine, over a few hundred intervals.
 
 The loopback world (``tests/servers/world.py``) runs in a process of its own, so its server threads do
 not share the bot's interpreter; the bot runs in this process on the test clock, 1000x wall time, so
-the intervals come quickly while every decision is timed in wall time (sleeps excluded). Two views:
+the intervals come quickly while every decision is timed in wall time (sleeps excluded). Views:
 
-- ``stages``: the engine's own split of the decision path (``metrics.jsonl``'s fields): fetch (the port
-  calls: candles, depth, market and both books), indicators, predict, risk, size (balance, signing),
-  journal (the fsynced appends from tick to submitted) and submit (the post and its answer);
-- ``interval_start_to_order_bytes``: wall time from the clock reaching the interval start to the fake
-  CLOB having read the whole ``POST /order`` (its own clock, same machine).
+- ``candle_to_order_bytes``: wall time from the closing candle coming in (the feed's buffer notes when)
+  to the fake CLOB having read the whole ``POST /order`` (its own clock, same machine): the settling and
+  recording of the interval before, the tick, the fetch, the decision, the journal and the post;
+- ``split``: the engine's own account of the decision path (``metrics.jsonl``'s fields): fetch (the port
+  calls), indicators, decide (predict, risk, size: the balance and the order, signed in advance), journal
+  (the appends from tick to the order's answer, one fsync) and post (the post and its answer);
+- ``feed_wait``: the boundary to the candle's arrival, the feed's latency, not the bot's;
+- ``floor``: in the same run, one ``fsync`` of a record the size of ``sized`` plus one loopback POST of the
+  same order bytes to the same server, sequentially; ``ratio_p50`` is the decision's p50 over the floor's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +32,8 @@ import numpy as np
 
 from fsm_bot import config, engine, journal, wiring
 from fsm_bot.adapters.clock import ScaledClock
+from fsm_bot.adapters.http import Http
+from fsm_bot.adapters.polymarket import orders as order_bodies
 from fsm_bot.adapters.polymarket.credentials import Credentials
 from fsm_bot.statedir import JOURNAL
 from tests.servers.world import START_S
@@ -68,7 +75,7 @@ def _orders(proc: subprocess.Popen) -> list[dict[str, Any]]:
     return json.loads(proc.stdout.readline())
 
 
-def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[str, Any]], dict[int, float], dict[str, int]]:
+def _session(env: dict[str, str], intervals: int, d: Path) -> dict[str, Any]:
     cfg = config.load(None, env, {"intervals": intervals, "capital_usd": "100000"})
     source = wiring.new_session("live", cfg, speed=SPEED, env={"FSM_BOT_PRIVATE_KEY": KEY}, confirm_live=True).source
     wiring.load_adapters("live")
@@ -91,7 +98,30 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> tuple[list[dict[st
     for r in final.trades:
         if r.outcome == "SKIPPED":
             skips[r.reason] = skips.get(r.reason, 0) + 1
-    return metrics.intervals, clock.wakes, skips
+    presigned = world.venue.presigned
+    return {"lines": metrics.intervals, "wakes": clock.wakes, "skips": skips, "arrived": dict(world.feed.buffer.arrived),
+            "sized": [r for r in journal.records(d / JOURNAL) if r["trigger"] == "sized"], "clob": cfg.clob_url,
+            "signed_in_advance": {"signed": presigned.signed, "taken": presigned.taken, "signed_then": presigned.missed}}
+
+
+def floor(sized: list[dict[str, Any]], clob_url: str, d: Path) -> list[float]:
+    """One fsync of a line as long as each ``sized`` record plus one loopback POST of its order's bytes."""
+    http = Http(clob_url, name="floor", timeout_secs=5.0)
+    fd = os.open(d / "floor.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    out = []
+    try:
+        for r in sized:
+            line = journal.encode(r)
+            body = order_bodies.body_bytes(r["data"]["order"]["payload"])
+            started = time.perf_counter()
+            os.write(fd, line)
+            os.fsync(fd)
+            http.post("/floor", body)  # the same server reads the same bytes, and answers 404 at once
+            out.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        http.close()
+    return out
 
 
 def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
@@ -99,18 +129,29 @@ def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     proc, env = _world()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            lines, wakes, skips = _session(env, intervals, Path(tmp))
-        orders = _orders(proc)
+            run = _session(env, intervals, Path(tmp))
+            floor_ms = floor(run["sized"], run["clob"], Path(tmp))
+        posted = _orders(proc)
     finally:
         proc.stdin.close()
         proc.wait(30)
-    traded_lines = [m for m in lines if m["outcome"] != "SKIPPED"]
-    stages = {stage: percentiles([m.get(f"{stage}_ms", 0.0) for m in traded_lines])
-              for stage in ("fetch", "indicators", "predict", "risk", "size", "journal", "submit")}
-    e2e = [(o["received_s"] - wakes[int(o["slug"].rsplit("-", 1)[1]) * 1000]) * 1000 for o in orders]
-    return {"intervals": intervals, "traded": intervals - sum(skips.values()), "skipped": skips, "speed": SPEED,
-            "decision": percentiles([m["decision_ms"] for m in traded_lines]), "stages": stages,
-            "interval_start_to_order_bytes": percentiles(e2e)}
+    traded = [m for m in run["lines"] if m["outcome"] != "SKIPPED"]
+    start_of = {o["hash"]: int(o["slug"].rsplit("-", 1)[1]) * 1000 for o in posted}
+    from_candle = [(o["received_s"] - run["arrived"][start_of[o["hash"]] - 60_000]) * 1000 for o in posted]
+    from_boundary = [(o["received_s"] - run["wakes"][start_of[o["hash"]]]) * 1000 for o in posted
+                     if start_of[o["hash"]] in run["wakes"]]
+    split = {name: percentiles([sum(m.get(f"{f}_ms", 0.0) for f in fields) for m in traded])
+             for name, fields in (("fetch", ("fetch",)), ("indicators", ("indicators",)),
+                                  ("decide", ("predict", "risk", "size")), ("journal", ("journal",)),
+                                  ("post", ("submit",)))}
+    e2e, bare = percentiles(from_candle), percentiles(floor_ms)
+    return {"intervals": intervals, "traded": intervals - sum(run["skips"].values()), "skipped": run["skips"],
+            "speed": SPEED, "candle_to_order_bytes": e2e, "split": split,
+            "feed_wait": percentiles([m.get("feed_wait_ms", 0.0) for m in traded]),
+            "decision": percentiles([m["decision_ms"] for m in traded]),
+            "boundary_to_order_bytes": percentiles(from_boundary) if from_boundary else None,
+            "floor": {**bare, "what": "one fsync + one loopback POST of the same bytes"},
+            "ratio_p50": round(e2e["p50_ms"] / bare["p50_ms"], 2), "signed_in_advance": run["signed_in_advance"]}
 
 
 if __name__ == "__main__":

@@ -214,12 +214,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     out: list[tuple[str, Any, str, bool | None]] = []
     d = results.get("decision")
     if d:
-        p99 = d["interval_start_to_order_bytes"]["p99_ms"]
-        out.append(("decision: interval start -> order bytes p50 (ms)", d["interval_start_to_order_bytes"]["p50_ms"],
-                    "", None))
-        out.append(("decision: interval start -> order bytes p99 (ms)", p99, "<= 10 ms", p99 <= 10))
-        for stage, figures in d["stages"].items():
+        e2e = d["candle_to_order_bytes"]
+        out.append(("decision: closing candle -> order bytes p50 (ms)", e2e["p50_ms"], "<= 5 ms", e2e["p50_ms"] <= 5))
+        out.append(("decision: closing candle -> order bytes p99 (ms)", e2e["p99_ms"], "<= 10 ms", e2e["p99_ms"] <= 10))
+        for stage, figures in d["split"].items():
             out.append((f"  {stage} p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}", "", None))
+        out.append(("  floor: fsync + loopback POST p50 / p99 (ms)", f"{d['floor']['p50_ms']} / {d['floor']['p99_ms']}",
+                    "", None))
+        out.append(("  decision / floor, p50", d["ratio_p50"], "", None))
+        out.append(("  feed: boundary -> closing candle p50 / p99 (ms)",
+                    f"{d['feed_wait']['p50_ms']} / {d['feed_wait']['p99_ms']}", "", None))
     a = results.get("alerts")
     if a:
         p99 = a["notifier_per_record_us"]["p99"]

@@ -220,6 +220,11 @@ class Feed(Protocol):
         """The last ``count`` 1-minute candles closed by ``before_ms`` (CANDLE_COLUMNS), oldest first."""
         ...
 
+    def wait_closed(self, before_ms: int) -> float | None:
+        """Wait a little for the candle that closes at ``before_ms`` to come in: the wall time (``time.time``) it
+        did, or None (not in time, or a replay, where every candle is in already)."""
+        ...
+
     def depth(self, levels: int) -> Depth | None:
         """The spot order book's top levels, or None where there is none (replay)."""
         ...

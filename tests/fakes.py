@@ -58,6 +58,9 @@ class FakeFeed:
     def candles(self, before_ms: int, count: int) -> pl.DataFrame:
         return self._candles(before_ms, count)
 
+    def wait_closed(self, before_ms: int) -> None:
+        return None  # every candle is in already
+
     def depth(self, levels: int) -> None:
         return None
 

@@ -136,7 +136,7 @@ def test_a_stop_while_the_venue_answers_keeps_the_answer(loopback, tmp_path):
     assert proc.returncode == 130 and "fsm-bot resume" in out + err
     journal = read_jsonl(state / "journal.jsonl")
     assert any(r["trigger"] == "submitted" and r["interval"] == 2 for r in journal)  # the answer was journaled
-    assert journal[-1]["interval"] == 2
+    assert journal[-1]["interval"] == 2, [(r["interval"], r["trigger"]) for r in journal[-8:]]
     code, out, err = w.run("resume", "--state-dir", str(state), "--confirm-live", cwd=tmp_path)
     assert code == 0, err
     assert_complete(state, intervals=INTERVALS, capital=1000)

@@ -297,7 +297,7 @@ def test_no_secret_reaches_exception_text_payloads_or_reprs(world):
     assert venue.balance_usd() > 0 and venue.lookup(order) is None  # a read derives the key again, once, and asks again
     fake.clob.fault("GET", r"^/balance-allowance$", "status", status=401, count=2)
     with pytest.raises(BotError) as caught:  # refused again after the new key: fatal
-        venue.balance_usd()
+        venue.balance_usd(fresh=True)  # (a plain read is served from the balance read above)
     texts += [str(caught.value), repr(caught.value)]
     derived = venue.sdk().credentials
     for secret in (*given.secrets, KEY.removeprefix("0x"), derived.secret, "rotated"):
@@ -355,3 +355,23 @@ def test_without_warming_the_signing_fetches_the_metadata_itself(world):
     seen = len(fake.clob.log)
     venue.prepare(intent_for(venue, start_ms=T0 + STEP_MS))
     assert any(path.startswith("/markets-by-token/") for _, path, _ in fake.clob.log[seen:])
+
+
+def test_the_balance_is_read_once_and_again_after_a_fill(world):
+    """The collateral is read from the CLOB once and kept (the decision does not wait for it), read again
+    before the next stake after a fill, and at once when fresh."""
+    fake, trading, clock, _, pauses = world
+    venue = make_venue(fake, trading, clock, pauses)
+    def reads() -> int:
+        return fake.clob.count("GET", r"^/balance-allowance$")
+
+    first = venue.balance_usd()
+    before = reads()
+    assert venue.balance_usd() == first and reads() == before  # kept
+    order = venue.prepare(intent_for(venue))
+    assert isinstance(venue.submit(order), Accepted)
+    venue.warm(T0 + STEP_MS)  # before the next interval: the spent balance is read again
+    assert reads() == before + 1 and venue.balance_usd() < first
+    venue.balance_usd(fresh=True)
+    assert reads() == before + 2
+    venue.close()

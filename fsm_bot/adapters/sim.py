@@ -133,6 +133,9 @@ class ReplayFeed:
         end = int(self.times.searchsorted(before_ms - MINUTE_MS, side="right"))
         return self.frame.slice(max(0, end - count), min(count, end))
 
+    def wait_closed(self, before_ms: int) -> None:
+        return None  # every candle is in already
+
     def depth(self, levels: int) -> None:
         return None  # no order book in replay: the imbalance uses the taker-flow proxy
 

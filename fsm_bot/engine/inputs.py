@@ -39,7 +39,8 @@ class Ports:
 
     def __init__(self, clock: Clock, feed: Feed, venue: Venue, log: logging.Logger, stop: threading.Event) -> None:
         self.clock, self.feed, self.venue, self.log, self.stop = clock, feed, venue, log, stop
-        self.slept_secs = 0.0
+        self.slept_secs = self.feed_wait_secs = 0.0
+        self.candle_arrived: float | None = None  # wall time the last awaited candle came in (None: it was in)
         self.interval = 0
         self.adopt: dict[str, Held] = {}  # orders the venue holds that the journal lost, by market (resume)
         self.windows: Windows | None = None  # what the feed's candle windows show, computed beforehand (backtest)
@@ -53,6 +54,15 @@ class Ports:
         self.clock.sleep_until(t_ms)
         self.slept_secs += time.perf_counter() - started
         self.check_stop()
+
+    def candle_closed(self, before_ms: int) -> None:
+        """Wait for the candle that closes at ``before_ms``: what the interval's decision starts on. The wait is
+        the feed's latency, not the bot's: left out like a sleep, and kept apart (``feed_wait_secs``)."""
+        started = time.perf_counter()
+        self.candle_arrived = self.feed.wait_closed(before_ms)
+        waited = time.perf_counter() - started
+        self.slept_secs += waited
+        self.feed_wait_secs += waited
 
     def ask(self, call: Callable[[], Any], component: str, what: str,
             level: int = logging.ERROR) -> tuple[Any, Failure | None]:
@@ -132,6 +142,7 @@ def _idle(p: Ports, s: Session, resumed: bool) -> tuple[int, IdleSeen]:
 
 
 def _fetch(p: Ports, s: Session, resumed: bool) -> tuple[int, FetchSeen]:
+    p.candle_closed(p.clock.now_ms())
     now = p.clock.now_ms()
     start = s.interval_start(s.interval)
     candles, failure = p.ask(lambda: p.feed.candles(now, s.cfg.candles), "fetch", "skipped: candles")
@@ -200,6 +211,7 @@ def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]
         if await_settle.needs_position(s, now):
             position = p.quietly(lambda: p.venue.position(order), "venue")
     if now >= end:
+        p.candle_closed(end)
         reference = p.quietly(lambda: p.feed.reference(start, end), "feed")
         official = None if reference else p.official(s, s.interval)
     return now, SettleSeen(reference=reference, official=official, trades=trades, position=position,

@@ -85,6 +85,9 @@ class Engine:
         gather_metric, decide_metric = _METRICS[state]
         self._spend(gather_metric, gathered - started - ports.slept_secs)
         self._spend(decide_metric, decided - gathered)
+        if ports.feed_wait_secs:  # the wait for the closing candle: the feed's latency, apart from ours
+            self._spend("feed_wait", ports.feed_wait_secs)
+            ports.feed_wait_secs = 0.0
         return step, now_ms, seen
 
     def _spend(self, stage: str, secs: float) -> None:

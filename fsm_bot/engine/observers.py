@@ -23,6 +23,7 @@ from states import halted
 
 DECISION_STAGES = ("fetch", "indicators", "predict", "risk", "size", "submit")
 _DECISION_STATES = (IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT)
+_DECIDING = _DECISION_STATES[1:]  # from the tick to the order's answer
 
 
 @dataclass(frozen=True)
@@ -111,15 +112,22 @@ class Log:
 
 class Redeemer:
     """Turns the winning tokens of the markets a step names into collateral (``--live``); a failure is
-    logged, and a later redeem of the market sweeps what is still redeemable."""
+    logged, and a later redeem of the market sweeps what is still redeemable. A redeem named by ``tick`` waits
+    until the interval's decision is over (its order answered, or the interval skipped): it is no part of it."""
 
     def __init__(self, venue: Venue, log: logging.Logger) -> None:
         self.venue, self.log = venue, log
+        self.due: tuple[str, ...] = ()
 
     def on_transition(self, t: Transition) -> None:
-        if not isinstance(t.step, (Tick, Reconciled)):
-            return
-        for market in t.step.redeem:
+        if isinstance(t.step, (Tick, Reconciled)):
+            self.due += t.step.redeem
+        if self.due and t.after.state not in _DECIDING:
+            self._redeem()
+
+    def _redeem(self) -> None:
+        markets, self.due = self.due, ()
+        for market in markets:
             try:
                 receipt = self.venue.redeem(market)
             except (DataError, TransientError) as exc:

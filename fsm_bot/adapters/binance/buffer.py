@@ -9,6 +9,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,17 +33,31 @@ class CandleBuffer:
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self._rows: dict[int, Kline] = {}
-        self._lock = threading.Lock()
+        self.arrived: dict[int, float] = {}  # open time -> wall time (``time.time``) the candle first came in
+        self._lock = threading.Condition()
 
     def add(self, klines: Iterable[Kline]) -> int:
         """Adds (or replaces) candles; returns how many minutes were new."""
+        klines = list(klines)
+        now = time.time()
         with self._lock:
             before = len(self._rows)
-            self._rows.update((k.open_ms, k) for k in klines)
+            for k in klines:
+                self._rows[k.open_ms] = k
+                self.arrived.setdefault(k.open_ms, now)
             new = len(self._rows) - before
             for t in sorted(self._rows)[:max(0, len(self._rows) - self.keep)]:
                 del self._rows[t]
+                self.arrived.pop(t, None)
+            self._lock.notify_all()
         return new
+
+    def wait_for(self, open_ms: int, timeout_secs: float) -> float | None:
+        """Wait up to ``timeout_secs`` (wall) for the candle of ``open_ms``: the wall time it came in, or None."""
+        with self._lock:
+            if self._lock.wait_for(lambda: open_ms in self._rows, timeout_secs):
+                return self.arrived.get(open_ms)
+        return None
 
     def get(self, open_ms: int) -> Kline | None:
         with self._lock:

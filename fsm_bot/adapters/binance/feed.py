@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from fsm_bot.config import Config
 
 log = logging.getLogger("fsm_bot.binance")
+CLOSE_WAIT_SECS = 2.0  # how long a decision waits for its closing candle on the stream before asking REST
+SAVE_DELAY_SECS = 15.0  # new candles are written to the buffer's file this long after they came in
 
 
 def last_closed_open(t_ms: int) -> int:
@@ -60,6 +62,8 @@ class BinanceFeed:
             if coingecko_url else None
         self.buffer = CandleBuffer(max(keep_candles, bootstrap_candles))
         self._save_lock = threading.Lock()
+        self._unsaved = threading.Event()
+        self._saver = threading.Thread(target=self._saving, name="binance-buffer-saver", daemon=True)
         self.stream = KlineStream(ws_url.rstrip("/") + STREAM_PATH, clock, self.pause, on_kline=self._streamed,
                                   on_connect=self._catch_up_quietly, stale_secs=stale_secs,
                                   ping_secs=ping_secs or min(20.0, stale_secs / 2), connect_timeout_secs=timeout_secs,
@@ -88,12 +92,16 @@ class BinanceFeed:
             self.catch_up(self.rest)
         except (TransientError, DataError) as exc:
             event(log, logging.ERROR, "binance", f"bootstrap from REST failed: {exc}", error_code=exc.code)
+        self._saver.start()
         self.stream.start()
 
     def close(self) -> None:
-        """Stop and join the stream's thread, persist the buffer."""
+        """Stop and join the stream's and the saver's threads, persist the buffer."""
         self._stop.set()
+        self._unsaved.set()
         self.stream.close()
+        if self._saver.is_alive():
+            self._saver.join()
         self._save()
         for part in (self.rest, self.stream_rest, self.coingecko):
             if part is not None:
@@ -123,8 +131,17 @@ class BinanceFeed:
     def _take(self, candles: list[Kline]) -> int:
         new = self.buffer.add(candles)
         if new:
-            self._save()
+            self._unsaved.set()
         return new
+
+    def _saving(self) -> None:
+        """The buffer's file, written ``SAVE_DELAY_SECS`` after new candles came in: a candle closes when a
+        decision starts, and the file's fsync is no part of it (``close`` saves what is left)."""
+        while self._unsaved.wait() and not self._stop.is_set():
+            if not self.pause(SAVE_DELAY_SECS):
+                return
+            self._unsaved.clear()
+            self._save()
 
     def _save(self) -> None:
         if self.buffer_path is None:
@@ -170,6 +187,11 @@ class BinanceFeed:
             return f"CoinGecko spot {self.coingecko.spot_usd():.2f} USD (for the record; never used as a candle)"
         except (TransientError, DataError) as exc:
             return f"CoinGecko unavailable too ({exc})"
+
+    def wait_closed(self, before_ms: int) -> float | None:
+        """Wait for the candle that closes at ``before_ms`` (on the stream, or a backfill): the wall time it came
+        in, or None when it has not within ``CLOSE_WAIT_SECS`` of the clock (``candles`` then asks REST)."""
+        return self.buffer.wait_for(last_closed_open(before_ms), self.pause.wall_secs(CLOSE_WAIT_SECS))
 
     def depth(self, levels: int) -> Depth:
         return self.rest.depth(levels)

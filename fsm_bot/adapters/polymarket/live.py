@@ -77,6 +77,7 @@ class PolymarketVenue:
         self._balance_refusals = 0
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
         self.presigned = Presigned()
+        self._balance: Decimal | None = None  # the collateral as last read
 
     @classmethod
     def from_config(cls, cfg: Config, creds: Credentials, public: PolymarketPublic, clock: Clock) -> "PolymarketVenue":
@@ -110,7 +111,8 @@ class PolymarketVenue:
         """Gamma's market facts, the market channel following both books, and the SDK's order metadata of both
         tokens (two CLOB reads each), ahead of the decision. The SDK has no public call for it: its metadata
         cache is primed as ``create_market_order`` would (an internal of polymarket-client 0.14; a failure only
-        means the decision fetches it). Then the ``candidates`` are signed, for ``prepare`` to hand out."""
+        means the decision fetches it). Then the ``candidates`` are signed, for ``prepare`` to hand out, and the
+        balance is read if a fill made it stale."""
         info = self.public.warm(start_ms)
         client = self.sdk()
         with errors.sdk_errors("prime the order metadata", self.secrets):
@@ -118,6 +120,7 @@ class PolymarketVenue:
                 client._ctx.order_metadata.resolve_market(client._ctx, token_id=token)
         if candidates is not None:
             self.presigned.sign(candidates.intents(info.slug, info.up_token, info.down_token), self._sign)
+        self.balance_usd()
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
@@ -165,8 +168,10 @@ class PolymarketVenue:
         refused = errors.submit_status(status, reply)
         result = (Rejected(key=order.key, reason=refused) if refused
                   else orders.parse_post_reply(reply, order.key, rate, order.payload))
-        if isinstance(result, Accepted) and failpoints.hit("venue.accepted"):
-            failpoints.crash()  # the crash tests: the venue holds the order, its answer is never journaled
+        if isinstance(result, Accepted):
+            self._balance = None  # spent: read again before the next stake
+            if failpoints.hit("venue.accepted"):
+                failpoints.crash()  # the crash tests: the venue holds the order, its answer is never journaled
         if isinstance(result, Rejected) and result.reason in BALANCE_REASONS:
             self._balance_refused(order)
         else:
@@ -178,8 +183,7 @@ class PolymarketVenue:
         next read is true; a refusal that persists although the wallet holds enough is reported."""
         self._balance_refusals += 1
         try:
-            self.account.refresh()
-            balance = self.account.funds()[0]
+            balance = self.balance_usd(fresh=True)
         except BotError as exc:
             log.warning("the CLOB refused order %s for balance, and its balance could not be re-read (%s)",
                         order.key, exc)
@@ -212,10 +216,15 @@ class PolymarketVenue:
 
     # -- money -----------------------------------------------------------------------------------------
     def balance_usd(self, fresh: bool = False) -> Decimal | None:
-        """The wallet's collateral (pUSD) as the CLOB sees it, in dollars; ``fresh``: its cache refreshed first."""
+        """The wallet's collateral (pUSD) as the CLOB sees it, in dollars: read once and kept until a fill, a redeem
+        or a balance refusal (then read again, before the next interval, by ``warm``); ``fresh``: the CLOB's own
+        cache refreshed and read now."""
         if fresh:
             self.account.refresh()
-        return self.account.funds()[0]
+            self._balance = None
+        if self._balance is None:
+            self._balance = self.account.funds()[0]
+        return self._balance
 
     def redeem(self, market_slug: str) -> str | None:
         """Redeem the wallet's winning tokens of a resolved market (gasless); the transaction hash, or
@@ -229,6 +238,7 @@ class PolymarketVenue:
         with errors.sdk_errors(f"redeem {market_slug}", self.secrets):
             receipt = self.sdk().redeem_positions(condition_id=info.condition_id).wait()
         self.account.refresh()
+        self._balance = None
         return str(receipt.transaction_hash)
 
     def _redeemable(self, condition_id: str, winning_token: str) -> bool:
