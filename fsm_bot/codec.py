@@ -4,24 +4,37 @@
 strings, a candle frame becomes its columns. ``decode_as(cls, data)`` reads it back through the
 class's type hints, so a decoded value is equal to the one encoded. A union of dataclasses is
 decoded as the member whose fields match the keys present (``Accepted | Rejected | Unknown``).
+polars is not imported here: a frame exists only where something loaded polars, so a journal without
+candles (``status``, ``history``) is read without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 import typing
 from decimal import Decimal
 from functools import cache
 from typing import Any, Callable
 
-import polars as pl
-
 from fsm_bot.ports import CANDLE_COLUMNS
 
 _PLAIN = (str, int, bool, type(None))
-CANDLE_SCHEMA = {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
+
+
+def _frame_type() -> type | None:
+    """``polars.DataFrame`` once polars is loaded (a frame, or a hint naming one, exists only then), else None."""
+    pl = sys.modules.get("polars")
+    return pl.DataFrame if pl is not None else None
+
+
+@cache
+def candle_schema() -> dict[str, Any]:
+    """A journaled candle frame's columns and their polars types."""
+    import polars as pl
+    return {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
 
 
 @cache
@@ -46,8 +59,8 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if kind is dict:
         return {k: encode(v) for k, v in value.items()}
-    if kind is pl.DataFrame:
-        return {name: value.get_column(name).cast(dtype).to_list() for name, dtype in CANDLE_SCHEMA.items()}
+    if kind is _frame_type():
+        return {name: value.get_column(name).cast(dtype).to_list() for name, dtype in candle_schema().items()}
     return value
 
 
@@ -79,8 +92,9 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return Decimal
     if kind is float:
         return float
-    if kind is pl.DataFrame:
-        return lambda raw: pl.DataFrame(raw, schema=CANDLE_SCHEMA)
+    frame = _frame_type()
+    if frame is not None and kind is frame:
+        return lambda raw: frame(raw, schema=candle_schema())
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fsm_bot.slugs import SLUG, slug, slug_start_ms  # noqa: F401 (the markets' names, part of what the ports speak)
+
+if TYPE_CHECKING:  # a candle frame is only named here: what reads a journal needs no polars
+    import polars as pl
 
 Side = Literal["UP", "DOWN"]
 

@@ -24,11 +24,13 @@ def start(args: argparse.Namespace) -> int:
 
 
 def notify_urls(flags: list[str], env: dict[str, str]) -> tuple[str, ...]:
-    """``--notify`` and ``FSM_BOT_NOTIFY_URLS`` (comma-separated), each checked now (exit 2), never printed."""
-    from fsm_bot import alerts
+    """``--notify`` and ``FSM_BOT_NOTIFY_URLS`` (comma-separated), each checked now (exit 2), never printed.
+    The notifier (and ``requests`` under it) is loaded only when there is a URL to check."""
     urls = tuple(flags) + tuple(u.strip() for u in env.get("FSM_BOT_NOTIFY_URLS", "").split(",") if u.strip())
-    for url in urls:
-        alerts.Endpoint.parse(url)
+    if urls:
+        from fsm_bot import alerts
+        for url in urls:
+            alerts.Endpoint.parse(url)
     return urls
 
 
