@@ -1,5 +1,7 @@
 import io
+import os
 import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -7,7 +9,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# The commands the tests spawn (hundreds of them) compile fsm_bot once, not each time, and outside the checkout.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "fsm-bot-tests-pycache")
+
 from fsm_bot import cli  # noqa: E402
+
+# pytest-xdist (``--dist loadgroup``): a file's tests share a worker, as with ``loadfile``, so that its module
+# fixtures (worlds, clusters, browsers) are built once; these files' tests, with cheap fixtures and long tests
+# (the real-process crash matrices), are spread one by one so that both workers stay busy to the end.
+SPREAD = {"test_crash.py", "test_state_dir.py", "test_order_parsers.py", "test_bad_inputs.py",
+          "test_live_lifecycle.py", "test_secrets.py", "test_live.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name not in SPREAD and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
 
 STRICT_DATA = Path(__file__).resolve().parent / "data" / "btcusdt_1m_2023-08-13_strict.parquet"
 

@@ -77,8 +77,11 @@ def test_a_journal_cut_at_every_record_boundary_resumes_with_no_second_order(ref
 
 
 # -- the disk refuses a write -----------------------------------------------------------------------------------
-def writes_of_a_session(tmp_path) -> int:
+PARTS = 3  # the sampled writes of each fault in three tests, so that both workers share them
+@pytest.fixture(scope="module")
+def writes_of_a_session(tmp_path_factory) -> int:
     """How many writes a whole session makes through fsm_bot.storage (the last one that can fail)."""
+    tmp_path = tmp_path_factory.mktemp("writes")
     low, high = 1, 4000
     while low < high:  # the smallest n whose failpoint never fires
         mid = (low + high) // 2
@@ -89,13 +92,16 @@ def writes_of_a_session(tmp_path) -> int:
     return low - 1
 
 
+@pytest.mark.parametrize("part", range(PARTS))
 @pytest.mark.parametrize("fault", ["enospc", "eio"])
-def test_a_refused_write_anywhere_stops_cleanly_and_resume_reaches_the_same_books(reference, tmp_path, fault):
-    total = writes_of_a_session(tmp_path)
+def test_a_refused_write_anywhere_stops_cleanly_and_resume_reaches_the_same_books(reference, writes_of_a_session,
+                                                                                   tmp_path, fault, part):
+    """Every ``PARTS``-th of the sampled writes from ``part`` on (the parts together: all of them)."""
+    total = writes_of_a_session
     assert total > 200
     rng = random.Random(fault)
     points = sorted({1, 2, 3, total, *rng.sample(range(4, total), 25)})
-    for n in points:
+    for n in points[part::PARTS]:
         d = tmp_path / f"{fault}{n}"
         failed = fsm("start", "--sim", "--state-dir", d, failpoint=f"storage.{fault}:{n}")
         assert failed.returncode == 7, (n, failed.stderr)
