@@ -9,9 +9,10 @@ Recovery: a damaged *last* record (no newline, a bad CRC, bad JSON, a wrong ``se
 write and is cut off; a damaged record *before* the last stops everything (``JournalCorrupt``).
 Lines end at ``\n`` only: a stray CR inside a record damages that record, nothing else.
 
-One fsync per decision: a record that announces no action outside the process (``machine.RIDING``:
-``tick``, ``fetched``, ``predicted``, ``approved``) is written without an fsync of its own and rides on the
-fsync of the next record that announces one (``sized``, before the post). A crash of the machine before that
+One fsync per decision: a record that announces no action outside the process (``machine.RIDING``: the
+previous interval's ``settled`` and ``recorded``, then ``tick``, ``fetched``, ``predicted``, ``approved``) is
+written without an fsync of its own and rides on the fsync of the next record that announces one (``sized``,
+before the post, at the latest). A crash of the machine before that
 fsync may lose those records, never a later one: resume redoes the steps they held (the crash tests cut the
 file back to its last fsync to prove it: ``journal.power_cut``).
 

@@ -35,8 +35,9 @@ _ROWS = [
     ("recorded", RECORD, IDLE),            # the trade row is written; on to the next interval
     ("recorded", SKIPPED, IDLE),
 ]
-RIDING = frozenset({"tick", "fetched", "predicted", "approved"})
-"""Records that announce no action outside the process: they ride on the fsync of the next record that does."""
+RIDING = frozenset({"settled", "recorded", "tick", "fetched", "predicted", "approved"})
+"""Records that announce no action outside the process: they ride on the fsync of the next record that does
+(``sized``, before the post, at the latest): from the closing candle to the order, one fsync."""
 _SKIP_SOURCES = [IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT]
 _HALT_SOURCES = [s for s in STATES if s not in TERMINAL]  # listed, never '*': HALTED -> HALTED is no edge
 

@@ -18,6 +18,7 @@ import pytest
 
 from fsm_bot.adapters.binance.buffer import BUFFER_FILE, load_frame
 from fsm_bot.adapters.binance.feed import BinanceFeed
+from fsm_bot.adapters.binance.parsers import parse_depth
 from fsm_bot.adapters.clock import ScaledClock
 from fsm_bot.adapters.http import Http
 from fsm_bot.adapters.sim import BUNDLED, load_candles
@@ -167,7 +168,7 @@ def test_a_dropped_stream_reconnects_and_misses_no_minute(market):
     m1 = market.next_minute()
     market.wait_until(m1 + 40_000)
     rest_before = market.binance.klines_requests
-    assert market.binance.drop_ws(down_secs=45) == 1  # down across the next minute's close
+    assert market.binance.drop_ws(down_secs=45) == 2  # both streams (klines, depth), down across the next minute's close
     market.wait_until(m1 + 2 * M + 30_000)
     assert market.binance.ws_refused >= 1 and market.binance.ws_connections == 2
     assert market.binance.klines_requests == rest_before + 1  # the reconnection backfilled the lost minute
@@ -181,7 +182,7 @@ def test_a_silent_stream_trips_the_watchdog_which_reconnects_and_backfills(marke
     m1 = market.next_minute()
     market.wait_until(m1 + 45_000)
     rest_before = market.binance.klines_requests
-    assert market.binance.silence(600) == 1  # the socket stays up, pings go on, data stops
+    assert market.binance.silence(600) == 2  # both sockets stay up, pings go on, data stops
     market.wait_until(m1 + M + 50_000)
     assert feed.stream.watchdog_trips == 1 and market.binance.ws_connections == 2
     assert market.binance.klines_requests == rest_before + 1
@@ -352,3 +353,21 @@ def test_the_server_time_starts_a_held_fake_clock():
         assert held.now_ms() > START_MS
     finally:
         binance.stop()
+
+
+def test_depth_comes_from_the_partial_depth_stream_and_from_rest_once_it_is_stale(market):
+    """The decision reads the depth stream's newest book (the same payload REST serves, so the same figures);
+    once the stream has said nothing for longer than the bound, REST is asked."""
+    feed = market.running_feed()
+    market.wait_until(market.next_minute() + 10_000)
+    rest_before = len(market.binance.depth_limits)
+    market.binance.silence(3)  # nothing new arrives while the two are compared
+    market.wait_until(market.clock.now_ms() + 200)
+    got = feed.depth(20)
+    assert len(market.binance.depth_limits) == rest_before and market.binance.depth_messages >= 1
+    assert got == parse_depth(market.binance.last_depth_pushed, 20)
+    assert feed.depth(50) is not None and len(market.binance.depth_limits) == rest_before + 1  # 50 > 20: REST
+    market.binance.silence(60)
+    market.wait_until(market.clock.now_ms() + feed.depth_max_age_ms + 3000)
+    feed.depth(20)
+    assert len(market.binance.depth_limits) == rest_before + 2

@@ -70,14 +70,15 @@ def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_pat
 
 
 def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_once(reference, tmp_path):
-    """``tick``, ``fetched``, ``predicted`` and ``approved`` ride on the fsync of ``sized`` (before the post).
-    A power cut after one of them loses every record since the last fsync (the failpoint cuts the file back
-    to it): at each riding record of the first two intervals and at every interval's ``approved`` (which
-    loses all four), the resumed process redoes the decision, posts once, and ends byte-identical."""
+    """``settled`` and ``recorded`` of the interval before, then ``tick``, ``fetched``, ``predicted`` and
+    ``approved``, ride on the fsync of ``sized`` (before the post). A power cut after one of them loses every
+    record since the last fsync (the failpoint cuts the file back to it): at each riding record of the first
+    three intervals and at every interval's ``approved`` (which loses all six), the resumed process redoes the
+    steps, posts once, and ends byte-identical."""
     recs = journal.read(reference / "journal.jsonl").records
     riding = [r for r in recs if r["trigger"] in machine.RIDING]
-    assert [r["trigger"] for r in riding[:4]] == ["tick", "fetched", "predicted", "approved"]
-    chosen = [r for r in riding if r["interval"] <= 2 or r["trigger"] == "approved"]
+    assert [r["trigger"] for r in riding[:6]] == ["tick", "fetched", "predicted", "approved", "settled", "recorded"]
+    chosen = [r for r in riding if r["interval"] <= 3 or r["trigger"] == "approved"]
     points = [f"journal.power_cut:{r['seq'] + 1}" for r in chosen]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), points))
@@ -85,12 +86,12 @@ def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_on
 
 
 def test_a_power_cut_keeps_every_record_up_to_the_last_fsync(tmp_path):
-    """The records before ``sized`` of an interval are lost together by a cut at its ``approved``; ``sized``
-    itself and everything before it survive a cut just after it."""
+    """The records since the last fsync are lost together by a cut at the next ``approved`` (interval 1's
+    settlement and row among them); ``sized`` itself and everything before it survive a cut just after it."""
     d = tmp_path / "cut-approved"
     assert fsm("start", "--sim", "--state-dir", d, failpoint="journal.power_cut:13").returncode == -signal.SIGKILL
     kept = journal.read(d / "journal.jsonl").records
-    assert [r["trigger"] for r in kept[-1:]] == ["recorded"] and len(kept) == 9
+    assert [r["trigger"] for r in kept[-2:]] == ["sized", "submitted"] and len(kept) == 7
     d = tmp_path / "cut-sized"
     assert fsm("start", "--sim", "--state-dir", d, failpoint="journal.power_cut:14").returncode == -signal.SIGKILL
     assert [r["trigger"] for r in journal.read(d / "journal.jsonl").records][-5:] == [

@@ -87,7 +87,7 @@ def test_live_refuses_without_confirmation_or_credentials(loopback, tmp_path):
 
 def test_a_live_session_rides_out_every_fault(loopback, tmp_path):
     """The stream drops; Gamma answers 5xx in a burst; the market channel goes quiet and the CLOB rate-limits the
-    REST book with Retry-After; Binance hangs; a submit's answer is lost after the CLOB accepted it. The session
+    REST book with Retry-After; Binance's streams go quiet and its REST depth hangs; a submit's answer is lost after the CLOB accepted it. The session
     completes, every skip has a reason, and the CLOB holds exactly one order per traded interval."""
     w = loopback
     w.extra_env["FSM_BOT_HTTP_TIMEOUT_SECS"] = "0.25"
@@ -96,9 +96,11 @@ def test_a_live_session_rides_out_every_fault(loopback, tmp_path):
     w.at(7, -10, lambda: (w.polymarket.channel.silence(20),  # the channel's books go stale: REST is asked
                           w.polymarket.clob.fault("GET", r"^/book$", "status", status=429, count=1,
                                                   headers={"Retry-After": "2"})))
-    w.at(9, -3, lambda: w.binance.fault("GET", r"^/api/v3/depth$", "hang", secs=0.6, count=1))
+    w.at(9, -10, lambda: (w.binance.silence(20),  # the streams go quiet: depth (and the closing candle) from REST
+                          w.binance.fault("GET", r"^/api/v3/depth$", "hang", secs=0.6, count=1)))
     w.at(11, -3, lambda: w.polymarket.clob.fault("POST", r"^/order$", "after", count=1))
-    w.at(13, -3, lambda: w.polymarket.gamma.fault("GET", r"^/markets$", "status", status=502, count=12))
+    # Gamma down from before interval 13 is made ready (its market's facts are read a minute ahead) through its start
+    w.at(13, -65, lambda: w.polymarket.gamma.fault("GET", r"^/markets$", "status", status=502, count=12))
     state = tmp_path / "state"
     code, out, err = w.run(*w.start_args("live", state, "--confirm-live", "--capital", "1000"), cwd=tmp_path)
     assert code == 0, err
@@ -112,7 +114,8 @@ def test_a_live_session_rides_out_every_fault(loopback, tmp_path):
     # the long Gamma outage (12 x 502 > 3 attempts) skipped its interval with the reason, at ERROR in the log
     assert rows[12]["outcome"] == "SKIPPED" and rows[12]["reason"] == "server_error", rows[12]
     assert w.binance.ws_connections >= 2  # the stream reconnected after the drop
-    assert all(f.count == 0 for f in w.polymarket.gamma.faults + w.polymarket.clob.faults + w.binance.rest.faults)
+    assert all(f.count == 0 for f in w.polymarket.gamma.faults + w.polymarket.clob.faults + w.binance.rest.faults), [
+        (f.path, f.count) for f in w.polymarket.gamma.faults + w.polymarket.clob.faults + w.binance.rest.faults]
     log = [json.loads(line) for line in (state / "bot.log").read_text().splitlines()]
     assert any(e["level"] == "ERROR" and e["interval"] == 13 for e in log)
 

@@ -29,6 +29,7 @@ from fsm_bot.steps import Sized, Step, Submitted
 from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
 
 RESOLUTION_POLL_SECS = (30,)
+READ_AHEAD_SECS = 60
 PORT_ERRORS = (DataError, TransientError, UnknownOutcome, FatalError)
 RETRY_PAUSE_SECS = (1, 2, 4, 8, 15, 30)
 
@@ -41,6 +42,7 @@ class Ports:
         self.clock, self.feed, self.venue, self.log, self.stop = clock, feed, venue, log, stop
         self.slept_secs = self.feed_wait_secs = 0.0
         self.candle_arrived: float | None = None  # wall time the last awaited candle came in (None: it was in)
+        self.ahead: Ahead | None = None  # IDLE's reads, made before the boundary
         self.interval = 0
         self.adopt: dict[str, Held] = {}  # orders the venue holds that the journal lost, by market (resume)
         self.windows: Windows | None = None  # what the feed's candle windows show, computed beforehand (backtest)
@@ -132,13 +134,41 @@ def _idle(p: Ports, s: Session, resumed: bool) -> tuple[int, IdleSeen]:
         start = s.interval_start(s.interval)
         now = p.clock.now_ms()
         if now < start:
-            p.quietly(lambda: p.venue.warm(start, size.candidates(s, now)), "venue")
+            _ready(p, s, start)
         p.sleep_until(start)
     now = p.clock.now_ms()
-    fills = tuple((f.interval, p.quietly(lambda f=f: p.venue.trades(f.order.signed(s.session, f.interval),
-                                                                   f.submitted.order_id, f.trades), "venue"))
+    ahead = p.ahead if p.ahead is not None and p.ahead.start_ms == s.interval_start(s.interval) and not s.done \
+        else Ahead(-1)
+    p.ahead = None
+    fills = tuple((f.interval, ahead.fills[f.interval] if f.interval in ahead.fills else _trades(p, s, f))
                   for f in s.following)
-    return now, IdleSeen(official=tuple((k, p.official(s, k)) for k in s.pending), fills=fills, resumed=resumed)
+    official = tuple((k, ahead.official[k] if k in ahead.official else p.official(s, k)) for k in s.pending)
+    return now, IdleSeen(official=official, fills=fills, resumed=resumed)
+
+
+@dataclass
+class Ahead:
+    """IDLE's reads for the interval starting at ``start_ms``, made ``READ_AHEAD_SECS`` before it starts."""
+
+    start_ms: int
+    official: dict[int, Any] = dataclasses.field(default_factory=dict)
+    fills: dict[int, Any] = dataclasses.field(default_factory=dict)
+
+
+def _ready(p: Ports, s: Session, start_ms: int) -> None:
+    """``READ_AHEAD_SECS`` before the interval starting at ``start_ms``: its market warmed and the orders it can
+    have signed (``Venue.warm``), and the official results and followed fills IDLE reconciles with read, so
+    that its boundary only waits for the closing candle (an interval settled at the boundary is asked then)."""
+    p.sleep_until(start_ms - READ_AHEAD_SECS * 1000)
+    now = p.clock.now_ms()
+    p.quietly(lambda: p.venue.warm(start_ms, size.candidates(s, now)), "venue")
+    p.ahead = Ahead(start_ms, {k: p.official(s, k) for k in s.pending},
+                    {f.interval: _trades(p, s, f) for f in s.following})
+
+
+def _trades(p: Ports, s: Session, f: Any) -> Any:
+    return p.quietly(lambda: p.venue.trades(f.order.signed(s.session, f.interval), f.submitted.order_id, f.trades),
+                     "venue")
 
 
 def _fetch(p: Ports, s: Session, resumed: bool) -> tuple[int, FetchSeen]:
@@ -199,9 +229,8 @@ def _await_settle(p: Ports, s: Session, resumed: bool) -> tuple[int, SettleSeen]
     start, end = s.interval_start(s.interval), s.interval_end(s.interval)
     following = await_settle.following(s)
     if not following:
-        now = p.clock.now_ms()
-        if s.interval < s.intervals and now < end:  # the next market, warmed and its orders signed before it opens
-            p.quietly(lambda: p.venue.warm(end, size.candidates(s, now)), "venue")
+        if s.interval < s.intervals and p.clock.now_ms() < end:  # the next interval, made ready before it opens
+            _ready(p, s, end)
         p.sleep_until(end)
     now = p.clock.now_ms()
     trades = position = reference = official = None

@@ -15,6 +15,8 @@ timestamps on a ``FakeTime``, in the exact payload shapes of the real APIs.
 - ``ws://.../ws/btcusdt@kline_1m``: on connecting, an update of the candle in progress; then one
   every ``update_secs`` of fake time, and the closed candle (``"x": true``) ``close_delay_ms`` after
   each minute boundary. A new connection never replays a minute closed before it. Server pings.
+- ``ws://.../ws/btcusdt@depth20@100ms``: the REST depth's payload for 20 levels, on connecting and then
+  every ``DEPTH_PUSH_MS`` of fake time.
 - Faults: the ``JsonServer`` plan (``fault(...)``) for REST; ``drop_ws(down_secs)`` cuts every
   connection at once (no close frame) and refuses new ones for ``down_secs``; ``silence(secs)``
   keeps the current connections open but sends them nothing; ``send_raw(text)`` pushes a message;
@@ -47,6 +49,8 @@ from tests.servers.sockets import SocketEndpoint
 MINUTE_MS = 60_000
 SYMBOL = "BTCUSDT"
 WS_PATH = "/ws/btcusdt@kline_1m"
+DEPTH_WS_PATH = "/ws/btcusdt@depth20@100ms"
+DEPTH_PUSH_MS = 2000  # the partial depth stream's period on the fake clock (Binance's is 100 ms: compressed 20x)
 BOOK_SUMMARIES = Path(__file__).resolve().parent.parent / "payloads" / "binance" / "book_summaries.csv"
 
 
@@ -191,7 +195,9 @@ class FakeBinance:
         self.klines_queries: list[dict[str, str]] = []
         self.depth_limits: list[int] = []
         self.last_depth: dict[str, Any] | None = None
-        self.ws = SocketEndpoint(time, WS_PATH, self._serve_ws, "fake-binance-ws",
+        self.depth_messages = self.depth_connections = 0
+        self.last_depth_pushed: dict[str, Any] | None = None
+        self.ws = SocketEndpoint(time, (WS_PATH, DEPTH_WS_PATH), self._serve_ws, "fake-binance-ws",
                                  ping_interval=time.wall_secs(ping_secs),
                                  ping_timeout=max(2.0, time.wall_secs(3 * ping_secs)))
 
@@ -219,7 +225,8 @@ class FakeBinance:
 
     @property
     def ws_connections(self) -> int:
-        return self.ws.connections
+        """Connections to the kline stream (the depth stream's are ``depth_connections``)."""
+        return self.ws.connections - self.depth_connections
 
     @property
     def ws_refused(self) -> int:
@@ -311,7 +318,11 @@ class FakeBinance:
         stream = _Stream(conn, announced_ms=now_ms // MINUTE_MS * MINUTE_MS - MINUTE_MS)
         self.ws.enter(stream)
         try:
-            self._push(stream)
+            if conn.request is not None and conn.request.path == DEPTH_WS_PATH:
+                self.depth_connections += 1
+                self._push_depth(stream)
+            else:
+                self._push(stream)
         except (ConnectionClosed, OSError):
             pass
         finally:
@@ -327,6 +338,18 @@ class FakeBinance:
                 for message in self._messages(stream, now_ms):
                     stream.conn.send(orjson.dumps(message).decode())
             due_ms = ((now_ms - self.close_delay_ms) // self.update_ms + 1) * self.update_ms + self.close_delay_ms
+
+    def _push_depth(self, stream: _Stream) -> None:
+        """``btcusdt@depth20@100ms``: the top 20 levels of the book (the REST depth's payload), every
+        ``DEPTH_PUSH_MS`` of fake time."""
+        due_ms = self.time.now_ms()
+        while self._wait_until(due_ms):
+            now_ms = self.time.now_ms()
+            if now_ms >= stream.silent_until_ms:
+                self.last_depth_pushed = self.book(now_ms, 20)
+                stream.conn.send(orjson.dumps(self.last_depth_pushed).decode())
+                self.depth_messages += 1
+            due_ms = (now_ms // DEPTH_PUSH_MS + 1) * DEPTH_PUSH_MS
 
     def _messages(self, stream: _Stream, now_ms: int) -> list[dict[str, Any]]:
         """The closed candle of the minute just ended (once per connection), then the one in progress."""

@@ -51,7 +51,7 @@ import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -67,6 +67,7 @@ from fsm_bot.ports import Level
 from tests.servers.base import FakeTime, JsonServer, Reply, Request
 
 UNITS = Decimal(10) ** 6
+SIZE_STEP = Decimal("0.01")
 CHAIN_ID = 137
 EXCHANGE = PRODUCTION_CONFIG.standard_exchange
 DERIVATION = PRODUCTION_CONFIG.wallet_derivation
@@ -517,7 +518,7 @@ def _consume(market: Any, token: str, amount_usd: Decimal, limit: Decimal) -> No
         if remaining > 0 and price <= limit:
             take = min(remaining, price * size)
             remaining -= take
-            size -= take / price
+            size = (size - take / price).quantize(SIZE_STEP, ROUND_DOWN)  # the CLOB shows sizes to the cent
         if size > 0:
             left.append((price, size))
     market.asks[token] = left

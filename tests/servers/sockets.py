@@ -20,9 +20,9 @@ from tests.servers.base import FakeTime
 
 
 class SocketEndpoint:
-    def __init__(self, time: FakeTime, path: str, handler: Callable[[ServerConnection], None], name: str,
-                 **serve_options: Any) -> None:
-        self.time, self.path = time, path
+    def __init__(self, time: FakeTime, path: str | tuple[str, ...], handler: Callable[[ServerConnection], None],
+                 name: str, **serve_options: Any) -> None:
+        self.time, self.paths = time, (path,) if isinstance(path, str) else path
         self.connections = self.refused = 0  # accepted, and refused while down
         self.open: set[Any] = set()
         self.lock = threading.Lock()
@@ -73,7 +73,7 @@ class SocketEndpoint:
                 item.conn.send(text)
 
     def _handshake(self, conn: ServerConnection, request: Any) -> Any:
-        if request.path != self.path:
+        if request.path not in self.paths:
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         if self.stopped.is_set() or self.time.now_ms() < self.down_until_ms:
             self.refused += 1

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from fsm_bot.adapters.binance.buffer import BUFFER_FILE, KEEP_CANDLES, CandleBuffer, load_frame, save_frame
-from fsm_bot.adapters.binance.parsers import STREAM_PATH, Kline
+from fsm_bot.adapters.binance.parsers import DEPTH_STREAM_PATH, STREAM_PATH, Kline
 from fsm_bot.adapters.binance.rest import BinanceRest
-from fsm_bot.adapters.binance.stream import ClockPause, KlineStream
+from fsm_bot.adapters.binance.stream import ClockPause, DepthStream, KlineStream
 from fsm_bot.adapters.coingecko import CoinGecko
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.errors import DataError, TransientError
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fsm_bot.binance")
 CLOSE_WAIT_SECS = 2.0  # how long a decision waits for its closing candle on the stream before asking REST
-SAVE_DELAY_SECS = 15.0  # new candles are written to the buffer's file this long after they came in
+SAVE_DELAY_SECS = 30.0  # new candles are written to the buffer's file this long after they came in: mid-minute
 
 
 def last_closed_open(t_ms: int) -> int:
@@ -47,7 +47,7 @@ class BinanceFeed:
                  coingecko_url: str | None = None, timeout_secs: float = 10.0, attempts: int = 3,
                  backoff_initial_secs: float = 0.5, backoff_max_secs: float = 4.0, stale_secs: float = 30.0,
                  bootstrap_candles: int = 100, keep_candles: int = KEEP_CANDLES, ping_secs: float | None = None,
-                 reconnect_max_secs: float = 30.0) -> None:
+                 reconnect_max_secs: float = 30.0, depth_levels: int = 20, depth_max_age_ms: int = 5000) -> None:
         self.clock, self.buffer_path, self.bootstrap_candles = clock, buffer_path, bootstrap_candles
         self._stop = threading.Event()
         self.pause = ClockPause(clock, self._stop)
@@ -64,11 +64,14 @@ class BinanceFeed:
         self._save_lock = threading.Lock()
         self._unsaved = threading.Event()
         self._saver = threading.Thread(target=self._saving, name="binance-buffer-saver", daemon=True)
+        options = dict(stale_secs=stale_secs, ping_secs=ping_secs or min(20.0, stale_secs / 2),
+                       connect_timeout_secs=timeout_secs, backoff_initial_secs=backoff_initial_secs,
+                       backoff_max_secs=max(backoff_max_secs, reconnect_max_secs))
         self.stream = KlineStream(ws_url.rstrip("/") + STREAM_PATH, clock, self.pause, on_kline=self._streamed,
-                                  on_connect=self._catch_up_quietly, stale_secs=stale_secs,
-                                  ping_secs=ping_secs or min(20.0, stale_secs / 2), connect_timeout_secs=timeout_secs,
-                                  backoff_initial_secs=backoff_initial_secs,
-                                  backoff_max_secs=max(backoff_max_secs, reconnect_max_secs))
+                                  on_connect=self._catch_up_quietly, **options)
+        self.depth_stream = DepthStream(ws_url.rstrip("/") + DEPTH_STREAM_PATH, clock, self.pause,
+                                        levels=depth_levels, **options)
+        self.depth_max_age_ms = depth_max_age_ms
 
     @classmethod
     def from_config(cls, cfg: "Config", clock: Clock, state_dir: Path | None) -> "BinanceFeed":
@@ -77,7 +80,8 @@ class BinanceFeed:
                    coingecko_url=cfg.coingecko_url, timeout_secs=cfg.http_timeout_secs, attempts=cfg.attempts,
                    backoff_initial_secs=cfg.backoff_initial_secs, backoff_max_secs=cfg.backoff_max_secs,
                    stale_secs=cfg.ws_stale_secs, bootstrap_candles=cfg.candles,
-                   keep_candles=max(KEEP_CANDLES, cfg.candles + 60))
+                   keep_candles=max(KEEP_CANDLES, cfg.candles + 60), depth_levels=cfg.depth_levels,
+                   depth_max_age_ms=cfg.book_max_age_ms)
 
     # -- life cycle ---------------------------------------------------------------------------------
     def reconnects(self) -> int:
@@ -94,12 +98,14 @@ class BinanceFeed:
             event(log, logging.ERROR, "binance", f"bootstrap from REST failed: {exc}", error_code=exc.code)
         self._saver.start()
         self.stream.start()
+        self.depth_stream.start()
 
     def close(self) -> None:
         """Stop and join the stream's and the saver's threads, persist the buffer."""
         self._stop.set()
         self._unsaved.set()
         self.stream.close()
+        self.depth_stream.close()
         if self._saver.is_alive():
             self._saver.join()
         self._save()
@@ -194,7 +200,8 @@ class BinanceFeed:
         return self.buffer.wait_for(last_closed_open(before_ms), self.pause.wall_secs(CLOSE_WAIT_SECS))
 
     def depth(self, levels: int) -> Depth:
-        return self.rest.depth(levels)
+        """The depth stream's newest book when it is no older than the bound; else REST's."""
+        return self.depth_stream.latest(levels, self.depth_max_age_ms) or self.rest.depth(levels)
 
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
         """UP if the close of the minute at end-60 s >= the open of the minute at start; None until it closes."""

@@ -17,6 +17,8 @@ from fsm_bot.ports import MINUTE_MS, Depth
 
 SYMBOL = "BTCUSDT"
 STREAM_PATH = "/btcusdt@kline_1m"
+DEPTH_STREAM_PATH = "/btcusdt@depth20@100ms"  # the partial book depth stream: the top 20 levels every 100 ms
+DEPTH_STREAM_LEVELS = 20
 KLINES_PATH = "/api/v3/klines"
 DEPTH_PATH = "/api/v3/depth"
 KLINES_MAX = 1000
@@ -111,6 +113,11 @@ def _decode(message: Any) -> Any:
         return orjson.loads(message)
     except orjson.JSONDecodeError:
         raise DataError(f"Binance stream: a message that is not JSON: {shown(message)}", code="bad_kline") from None
+
+
+def parse_depth_event(message: Any, levels: int) -> Depth:
+    """A message of the partial book depth stream: the REST depth's payload, as text."""
+    return parse_depth(_decode(message), levels)
 
 
 def depth_limit(levels: int) -> int:

@@ -31,9 +31,10 @@ from fsm_bot.adapters.polymarket.markets import MarketInfo, parse_gamma_markets,
 from fsm_bot.config import Config
 from fsm_bot.errors import DataError, TransientError
 from fsm_bot.logs import event
-from fsm_bot.ports import Book, Clock, Market, Outcome, slug
+from fsm_bot.ports import Book, Clock, Market, Outcome, slug, slug_start_ms
 
 log = logging.getLogger("fsm_bot.polymarket")
+RESOLVED_AFTER_SECS = 30  # a market's official result is not asked for sooner after its end (it takes a minute or more)
 
 
 class Channel(Protocol):
@@ -56,6 +57,7 @@ class PolymarketPublic:
         self.default_fee_rate, self.min_order_usd = default_fee_rate, min_order_usd
         self.now_ms, self.channel, self.book_max_age_ms = now_ms, channel, book_max_age_ms
         self._infos: dict[str, MarketInfo] = {}
+        self._warmed: dict[str, MarketInfo] = {}  # facts read shortly before the market's decision, used by it once
         self._fee_rates: dict[str, Decimal] = {}
         self._resolved: dict[str, Outcome] = {}
 
@@ -75,7 +77,9 @@ class PolymarketPublic:
 
     # -- the market of an interval ------------------------------------------------------------------
     def market(self, start_ms: int) -> Market:
-        info = self._discover(slug(start_ms, self.minutes))
+        """The market with its books now; its facts as warmed before the interval (Gamma is asked if it was not)."""
+        market_slug = slug(start_ms, self.minutes)
+        info = self._warmed.pop(market_slug, None) or self._discover(market_slug)
         if info.closed:
             raise DataError(f"market {info.slug} is closed", code="market_closed")
         return Market(slug=info.slug, condition_id=info.condition_id, start_ms=info.start_ms, end_ms=info.end_ms,
@@ -88,8 +92,10 @@ class PolymarketPublic:
         return self._infos.get(market_slug) or self._discover(market_slug)
 
     def warm(self, start_ms: int) -> MarketInfo:
-        """The facts of the market starting at ``start_ms``; from now on the channel keeps its two books."""
-        info = self.info(slug(start_ms, self.minutes))
+        """The facts of the market starting at ``start_ms``, read now and kept for its decision (``market``); from
+        now on the channel keeps its two books."""
+        market_slug = slug(start_ms, self.minutes)
+        info = self._warmed[market_slug] = self._discover(market_slug)
         if self.channel is not None:
             self.channel.follow((info.up_token, info.down_token))
         return info
@@ -148,9 +154,14 @@ class PolymarketPublic:
 
     # -- the official resolution --------------------------------------------------------------------
     def resolution(self, market_slug: str) -> Outcome | None:
-        """UP/DOWN once the market is officially resolved, else None."""
+        """UP/DOWN once the market is officially resolved, else None (without asking, in the first
+        ``RESOLVED_AFTER_SECS`` after its end: the resolver has not reported yet, and an interval's boundary is
+        when the next decision runs)."""
         if market_slug in self._resolved:
             return self._resolved[market_slug]
+        start_ms, minutes = slug_start_ms(market_slug)
+        if self.now_ms is not None and self.now_ms() < start_ms + (minutes * 60 + RESOLVED_AFTER_SECS) * 1000:
+            return None
         info = self._discover(market_slug)
         outcome = parse_resolution(info)
         if outcome is None and not info.accepting_orders:
