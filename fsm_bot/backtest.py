@@ -108,18 +108,38 @@ def session_starts(feed: ReplayFeed, cfg: Config, first_ms: int | None, last_ms:
     return start, end
 
 
+@dataclass
+class Shared:
+    """What the backtests of one span compute alike whatever their trial's rules, kept for the next one over it
+    (a sweep's trials of one chunk): the candle windows for each set of indicator periods, and the markets
+    drawn (a pure function of the seed and the interval's start)."""
+
+    windows: dict[tuple[Any, ...], indicators.Windows] = field(default_factory=dict)
+    markets: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def windows_for(self, feed: ReplayFeed, cfg: Config, first_start_ms: int, last_start_ms: int) -> indicators.Windows:
+        key = (first_start_ms, last_start_ms, cfg.interval_secs, cfg.intervals, indicators.periods(cfg))
+        if key not in self.windows:
+            self.windows[key] = decision_windows(feed, cfg, first_start_ms, last_start_ms)
+        return self.windows[key]
+
+
 def run(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms: int | None = None,
         work_dir: Path | None = None, progress: Callable[[int, int], None] | None = None,
-        source: dict[str, Any] | None = None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        source: dict[str, Any] | None = None,
+        shared: Shared | None = None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Yield (session summary, decision rows) for each session, back to back from ``first_ms`` (``work_dir``:
-    each session's journal and ledger written there, unsynced, instead of kept in memory)."""
+    each session's journal and ledger written there, unsynced, instead of kept in memory; ``shared``: what an
+    earlier backtest over the same span computed, used and added to)."""
     step = cfg.interval_secs * 1000
     start, end = session_starts(feed, cfg, first_ms, last_ms)
     first, total = start, max(0, (end - start) // step + 1)
-    windows, machine = decision_windows(feed, cfg, start, end), engine.reusable_machine()
+    windows = shared.windows_for(feed, cfg, start, end) if shared else decision_windows(feed, cfg, start, end)
+    markets, machine = shared.markets if shared else None, engine.reusable_machine()
     while start <= end:
         collector = Collector(session=session_id("sim", start, cfg.seed))
-        final = sim_session(feed, cfg, start, work_dir, [collector], source, windows, machine=machine)
+        final = sim_session(feed, cfg, start, work_dir, [collector], source, windows, machine=machine,
+                            markets=markets)
         collector.halted(final)
         yield session_summary(final), collector.rows
         start += max(len(final.trades), 1) * step  # a halted session ran up to its halt, which it did not record
@@ -137,15 +157,16 @@ def decision_windows(feed: ReplayFeed, cfg: Config, first_start_ms: int, last_st
 def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path | None = None,
                 observers: Sequence[Observer] = (), source: dict[str, Any] | None = None,
                 windows: indicators.Windows | None = None,
-                jr: journal.Journal | journal.MemoryJournal | None = None, machine: Built | None = None) -> Session:
+                jr: journal.Journal | journal.MemoryJournal | None = None, machine: Built | None = None,
+                markets: dict[tuple[Any, ...], Any] | None = None) -> Session:
     """One ``--sim`` session from ``start_ms``, run by the engine: its journal and ledger in memory (``jr``, if
-    given, is the journal), or in ``work_dir`` unsynced (they stay there until the next session). ``windows``
-    and ``machine`` (``engine.reusable_machine()``) are what sessions run one after another share."""
+    given, is the journal), or in ``work_dir`` unsynced (they stay there until the next session). ``windows``,
+    ``machine`` (``engine.reusable_machine()``) and ``markets`` are what sessions run one after another share."""
     if work_dir is not None:
         for name in (JOURNAL, LEDGER):
             (work_dir / name).unlink(missing_ok=True)
     source = source or {"kind": "replay"}
-    world = wiring.world("sim", cfg, source, work_dir, now_ms=start_ms, feed=feed, durable=False)
+    world = wiring.world("sim", cfg, source, work_dir, now_ms=start_ms, feed=feed, durable=False, markets=markets)
     if jr is None:
         jr = journal.MemoryJournal() if work_dir is None else journal.Journal(work_dir / JOURNAL, durable=False)
     try:
@@ -220,13 +241,13 @@ def plots(sessions: pl.DataFrame, decisions: pl.DataFrame, out: Path, cfg: Confi
 
 
 def backtest(feed: ReplayFeed, cfg: Config, first_ms: int | None = None, last_ms: int | None = None,
-             progress: Callable[[int, int], None] | None = None,
-             source: dict[str, Any] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+             progress: Callable[[int, int], None] | None = None, source: dict[str, Any] | None = None,
+             shared: Shared | None = None) -> tuple[pl.DataFrame, pl.DataFrame, float]:
     """(sessions, decisions, seconds) of a whole backtest."""
     started = time.perf_counter()
     schema = {c: _SCHEMA[c] for c in DECISION_COLUMNS}
     summaries, rows, frames = [], [], []
-    for summary, decided in run(feed, cfg, first_ms, last_ms, progress=progress, source=source):
+    for summary, decided in run(feed, cfg, first_ms, last_ms, progress=progress, source=source, shared=shared):
         summaries.append(summary)
         rows.extend(decided)
         if len(rows) >= 20_000:  # rows as dicts are large; columns are not

@@ -202,7 +202,7 @@ class Windows:
         self.times = frame.get_column("open_time").to_numpy()
         ends = np.unique(self._end(np.asarray(decisions_ms, dtype=np.int64)))
         ends = ends[ends >= n]  # where each window ends (excluded), as the replayed feed cuts it; whole ones only
-        self.periods = _periods(cfg)
+        self.periods = periods(cfg)
         self.row = {end: i for i, end in enumerate(ends.tolist())}
         offset = int(ends.min()) - n if len(ends) else 0
         c, ends = Columns.of(frame.slice(offset, int(ends.max()) - offset if len(ends) else 0)), ends - offset
@@ -229,7 +229,7 @@ class Windows:
     def at(self, before_ms: int, cfg: Config) -> Window | None:
         """The window of the ``cfg.candles`` candles closed before ``before_ms``, if computed for that config."""
         i = self.row.get(int(self._end(before_ms)))
-        if i is None or _periods(cfg) != self.periods:
+        if i is None or periods(cfg) != self.periods:
             return None
         last_open_ms, consecutive, flat_bars = self.facts[i].tolist()
         lows, highs = tuple(self.lows[i].tolist()), tuple(self.highs[i].tolist())
@@ -240,7 +240,8 @@ class Windows:
         return Window(shape, *self.values[i].tolist())  # every close the same: their minimum is their maximum
 
 
-def _periods(cfg: Config) -> tuple[int, ...]:
+def periods(cfg: Config) -> tuple[int, ...]:
+    """The config's fields a window's values depend on: two configs with the same ones see the same windows."""
     return (cfg.candles, cfg.rsi_period, cfg.macd_fast, cfg.macd_slow, cfg.macd_signal, cfg.imbalance_candles,
             cfg.volatility_candles)
 

@@ -64,10 +64,10 @@ class World:
 
 def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path | None, *, now_ms: int = 0,
           speed: float = math.inf, creds: Credentials | None = None, feed: Feed | None = None,
-          clock: Clock | None = None, durable: bool = True) -> World:
+          clock: Clock | None = None, durable: bool = True, markets: dict | None = None) -> World:
     """The clock, feed and venue of ``mode``. ``--sim``: the clock starts at ``now_ms`` (``feed`` may be a
-    replay already loaded; no ``state_dir``: its venue keeps its ledger in memory, a backtest's); the others
-    take their clock from ``source`` unless one is given."""
+    replay already loaded; no ``state_dir``: its venue keeps its ledger in memory, a backtest's; ``markets``: those
+    drawn so far, shared by sessions over one span); the others take their clock from ``source`` unless given one."""
     if mode == "sim":
         replay = feed if isinstance(feed, sim.ReplayFeed) else replay_feed(source)
         rec = isinstance(replay, recorded.RecordedFeed)  # backtest --prices: the recorded venue, deciding later
@@ -75,7 +75,7 @@ def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path | None
         chain = Chain(cfg.seed, cfg.sim_failed_share, cfg.sim_unmined_share, cfg.sim_confirm_secs)
         venue: Venue = (recorded.RecordedVenue if rec else sim.SimVenue)(
             replay, sim_clock, state_dir and Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes, cfg.fee_rate,
-            cfg.min_order_usd, durable=durable, chain=chain)
+            cfg.min_order_usd, durable=durable, chain=chain, markets=markets)
         return World(mode, sim_clock, replay, venue, source)
     load_adapters(mode)
     from fsm_bot.adapters.binance import BinanceFeed

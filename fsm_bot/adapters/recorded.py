@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fsm_bot.adapters.sim import BookModel, ReplayFeed, SimClock, SimVenue, digest, load_candles as _load_candles
+from fsm_bot.adapters.sim import (BookModel, ReplayFeed, SimClock, SimVenue, digest, load_candles as _load_candles,
+                                  mirrored)
 from fsm_bot.errors import ConfigError, DataError
-from fsm_bot.ports import MINUTE_MS, Book, Level, Market, Outcome, slug, slug_start_ms
+from fsm_bot.ports import MINUTE_MS, Book, Market, Outcome, slug, slug_start_ms
 
 DECISION_DELAY_SECS = 45
 PRICE_STALE_SECS = 60
@@ -165,9 +166,7 @@ def quoted_books(model: BookModel, rng: random.Random, up_price: Decimal) -> tup
     bid = min(max((up_price - spread / 2).quantize(tick, rounding=ROUND_FLOOR), tick), ask - tick)
     up_asks = model._side(rng, [p for i in range(model.levels) if (p := ask + i * tick) <= 1 - tick])
     up_bids = model._side(rng, [p for i in range(model.levels) if (p := bid - i * tick) >= tick])
-    down_asks = tuple(Level(1 - lv.price, lv.size) for lv in up_bids)
-    down_bids = tuple(Level(1 - lv.price, lv.size) for lv in up_asks)
-    return Book(bids=up_bids, asks=up_asks), Book(bids=down_bids, asks=down_asks)
+    return Book(bids=up_bids, asks=up_asks), Book(bids=mirrored(up_asks), asks=mirrored(up_bids))
 
 
 # -- the adapters ---------------------------------------------------------------------------------------

@@ -12,13 +12,11 @@ seeded by ``(seed, interval start)``, and knows nothing of the outcome.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import random
 import threading
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -177,7 +175,7 @@ class BookModel:
     def books(self, rng: random.Random) -> tuple[Book, Book]:
         """(Up book, Down book), mirrored as a binary market's books are."""
         tick = self.tick
-        spread = rng.choices(self._ticks, cum_weights=self._cum_weights)[0] * tick  # as ``weights=``: the same draw
+        spread = rng.choices([t for t, _ in self.spread_ticks], weights=[w for _, w in self.spread_ticks])[0] * tick
         centre = min(max(rng.gauss(self.mid, self.mid_sd), 0.30), 0.70)
         bid = (Decimal(repr(centre)) - spread / 2).quantize(tick, rounding=ROUND_FLOOR)
         ask = bid + spread
@@ -185,19 +183,12 @@ class BookModel:
         up_bids = self._side(rng, [bid - i * tick for i in range(self.levels)])
         return Book(bids=up_bids, asks=up_asks), Book(bids=mirrored(up_asks), asks=mirrored(up_bids))
 
-    @cached_property
-    def _ticks(self) -> list[int]:
-        return [t for t, _ in self.spread_ticks]
-
-    @cached_property
-    def _cum_weights(self) -> list[float]:
-        return list(itertools.accumulate(w for _, w in self.spread_ticks))
-
     def _side(self, rng: random.Random, prices: list[Decimal]) -> tuple[Level, ...]:
         total_usd = min(max(self.depth_usd_median * math.exp(rng.gauss(0, self.depth_log_sd)), 200.0), 8000.0)
         weights = [rng.expovariate(1.0) for _ in prices]
         scale = total_usd / sum(weights)
-        return tuple([level(p, max(_MIN_SIZE, Decimal(f"{w * scale / float(p):.2f}"))) for p, w in zip(prices, weights)])
+        return tuple([level(p, max(_MIN_SIZE, Decimal(f"{w * scale / float(p):.2f}")))
+                      for p, w in zip(prices, weights)])
 
 
 _MIN_SIZE = Decimal(5)
@@ -222,12 +213,13 @@ class SimVenue:
 
     def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path | None, seed: int, interval_minutes: int,
                  fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True,
-                 chain: Chain = Chain()) -> None:
+                 chain: Chain = Chain(), markets: dict[tuple[Any, ...], Market] | None = None) -> None:
         self.feed, self.clock, self.seed = feed, clock, seed
         self.minutes, self.fee_rate, self.min_order_usd = interval_minutes, fee_rate, min_order_usd
         self.model = model
         self.ledger = OrderLedger(ledger, durable, chain)
         self._last_market: Market | None = None
+        self._drawn = markets  # the markets drawn so far, shared with the venues of sessions over the same span
 
     @property
     def orders(self) -> dict[str, dict[str, Any]]:
@@ -245,13 +237,23 @@ class SimVenue:
         pass  # the simulated market is a pure function of (seed, start)
 
     def market(self, start_ms: int) -> Market:
-        """The interval's market: a pure function of (seed, start), kept for the interval's second ask."""
+        """The interval's market: a pure function of (seed, start), kept for the interval's second ask (and drawn once
+        for every venue that shares the ``markets`` store)."""
         if self._last_market is not None and self._last_market.start_ms == start_ms:
             return self._last_market
         self._last_market = self._market(start_ms)
         return self._last_market
 
     def _market(self, start_ms: int) -> Market:
+        if self._drawn is None:
+            return self._draw(start_ms)
+        key = (self.seed, self.minutes, self.fee_rate, self.min_order_usd, self.model, start_ms)
+        market = self._drawn.get(key)
+        if market is None:
+            market = self._drawn[key] = self._draw(start_ms)
+        return market
+
+    def _draw(self, start_ms: int) -> Market:
         condition, up, down = self._ids(start_ms)
         up_book, down_book = self.model.books(random.Random(f"{self.seed}:{start_ms}"))
         return Market(slug=slug(start_ms, self.minutes), condition_id=condition, start_ms=start_ms,

@@ -30,6 +30,7 @@ from fsm_bot.ports import MINUTE_MS
 from fsm_bot.research.executor import cores, executor
 
 _FEEDS: dict[tuple[str, str], Any] = {}  # source's (data, sha256) -> its replay, loaded once per process
+_SHARED: dict[tuple[str, str, "Chunk"], Any] = {}  # (data, sha256, chunk) -> what its trials share (``run_chunk``)
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,31 @@ def _feed(source: dict[str, Any]) -> Any:
     return _FEEDS[key]
 
 
-def run_chunk(source: dict[str, Any], cfg: Config, chunk: Chunk) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(sessions, decisions) of one chunk; a module-level function, so any executor can run it."""
+def run_chunk(source: dict[str, Any], cfg: Config, chunk: Chunk,
+              share: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(sessions, decisions) of one chunk; a module-level function, so any executor can run it. ``share``: what
+    does not depend on the trial's rules (candle windows, markets) is kept in this process for the next trials
+    of the same chunk, and taken from the earlier ones (a sweep)."""
     from fsm_bot import backtest
     feed = _feed(source)
     last_start = chunk.end_ms - cfg.intervals * cfg.interval_secs * 1000
     if last_start < chunk.first_ms:
         return pl.DataFrame(), _no_decisions()
-    sessions, decisions, _ = backtest.backtest(feed, cfg, chunk.first_ms, last_start, source=source)
+    shared = _shared(source, chunk) if share else None
+    sessions, decisions, _ = backtest.backtest(feed, cfg, chunk.first_ms, last_start, source=source, shared=shared)
     return sessions.with_columns(chunk=pl.lit(chunk.label)), decisions
+
+
+def _shared(source: dict[str, Any], chunk: Chunk) -> Any:
+    """This process's store for the chunk's trials, the two chunks asked last kept (a sweep hands a worker the
+    trials of one chunk after another, so the one before may still have a trial in flight)."""
+    from fsm_bot import backtest
+    key = (source.get("data", "bundled"), source.get("sha256", ""), chunk)
+    if key not in _SHARED:
+        if len(_SHARED) >= 2:
+            del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = backtest.Shared()
+    return _SHARED[key]
 
 
 def run(source: dict[str, Any], cfg: Config, chunks: Sequence[Chunk], workers: int | None = None,

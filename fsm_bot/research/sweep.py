@@ -43,7 +43,7 @@ def evaluate(source: dict[str, Any], cfg: Config, chunk: Chunk) -> dict[str, Any
     """One trial on one chunk, reduced where it ran to what the sweep keeps (a worker sends back a few numbers,
     not the chunk's decisions), with the CPU and wall seconds it took there."""
     started, cpu = time.perf_counter(), time.process_time()
-    sessions, decisions = chunks.run_chunk(source, cfg, chunk)
+    sessions, decisions = chunks.run_chunk(source, cfg, chunk, share=True)
     return metrics.measure(sessions, decisions, cfg) | {"cpu_s": round(time.process_time() - cpu, 3),
                                                         "wall_s": round(time.perf_counter() - started, 3)}
 
@@ -168,7 +168,7 @@ def run(grid: Grid, source: dict[str, Any], months: list[Chunk], folder: Path, *
             runner = Runner(ex, limit, Store(folder), source, sweep, progress, trials * len(months))
             _search(runner, grid, trials, seed, objective, list(tuning or months), sha)
             runner.total = len(sweep.trials) * len(months)
-        runner.run([(t, c) for t in sweep.trials for c in months])
+        runner.run([(t, c) for c in months for t in sweep.trials])  # a chunk's trials together: they share
     return sweep
 
 
