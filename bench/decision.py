@@ -83,6 +83,16 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> dict[str, Any]:
     clock = WakeClock(synced.now_ms(), SPEED)
     clock.wakes = {}
     world = wiring.world("live", cfg, source, d, creds=Credentials(private_key=KEY), clock=clock)
+    arrived: dict[int, float] = {}  # the closing candle's wall time of arrival, by the boundary it closes at
+    wait_closed = world.feed.wait_closed
+
+    def noting(before_ms: int) -> float | None:
+        came = wait_closed(before_ms)
+        if came is not None:
+            arrived.setdefault(before_ms, came)
+        return came
+
+    world.feed.wait_closed = noting  # type: ignore[method-assign]
     world.preflight(START_S * 1000)
     start_ms = wiring.next_start(clock.now_ms() + 1000, cfg.interval_secs)  # the first whole interval after it
     jr = journal.Journal(d / JOURNAL)  # fsynced, as in a real session
@@ -99,7 +109,7 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> dict[str, Any]:
         if r.outcome == "SKIPPED":
             skips[r.reason] = skips.get(r.reason, 0) + 1
     presigned = world.venue.presigned
-    return {"lines": metrics.intervals, "wakes": clock.wakes, "skips": skips, "arrived": dict(world.feed.buffer.arrived),
+    return {"lines": metrics.intervals, "wakes": clock.wakes, "skips": skips, "arrived": arrived,
             "sized": [r for r in journal.records(d / JOURNAL) if r["trigger"] == "sized"], "clob": cfg.clob_url,
             "signed_in_advance": {"signed": presigned.signed, "taken": presigned.taken, "signed_then": presigned.missed}}
 
@@ -137,7 +147,8 @@ def decision_bench(data: Path | None, quick: bool) -> dict[str, Any]:
         proc.wait(30)
     traded = [m for m in run["lines"] if m["outcome"] != "SKIPPED"]
     start_of = {o["hash"]: int(o["slug"].rsplit("-", 1)[1]) * 1000 for o in posted}
-    from_candle = [(o["received_s"] - run["arrived"][start_of[o["hash"]] - 60_000]) * 1000 for o in posted]
+    from_candle = [(o["received_s"] - run["arrived"][start_of[o["hash"]]]) * 1000 for o in posted
+                   if start_of[o["hash"]] in run["arrived"]]
     from_boundary = [(o["received_s"] - run["wakes"][start_of[o["hash"]]]) * 1000 for o in posted
                      if start_of[o["hash"]] in run["wakes"]]
     split = {name: percentiles([sum(m.get(f"{f}_ms", 0.0) for f in fields) for m in traded])

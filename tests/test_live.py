@@ -135,6 +135,7 @@ def test_a_kill_with_an_order_in_flight_resumes_with_no_order_twice_and_none_los
     assert_complete(state, code=code)
     assert_one_order_per_traded_interval(loopback, state)
     assert read_jsonl(state / "trades.jsonl")[interval - 1]["order_id"] == in_flight  # adopted, not re-sent
+    assert_posted_as_journaled(loopback, read_jsonl(state / "journal.jsonl"))  # signed ahead or not, as journaled
     assert "resuming session" in out and "at SUBMIT" in out
 
 
