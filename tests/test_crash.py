@@ -56,17 +56,22 @@ def failed(results: list[tuple[str, Path, int, int]], reference: Path, one_order
             if crash_code != -signal.SIGKILL or resume_code != 0 or differences(d, reference) or not one_order(d)]
 
 
-def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_path):
+PARTS = 4  # the matrix runs in parts, so that the suite's workers share it; together they cover every point
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_path, part):
     appends = len(journal.read(reference / "journal.jsonl").records)
     orders = len((reference / "venue-orders.jsonl").read_text().splitlines())
     points = ([f"journal.appended:{n}" for n in range(1, appends + 1)]
               + [f"venue.accepted:{n}" for n in range(1, orders + 1)]
               + [f"journal.torn:{n}" for n in range(2, appends + 1, 3)])
+    mine = points[part::PARTS]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), points))
-    assert failed(results, reference, one_order_per_traded_interval) == []
-    print(f"\ncrash points covered: {len(points)} ({appends} appends, {orders} venue acceptances, "
-          f"{len(points) - appends - orders} torn appends)")
+        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), mine))
+    assert mine and failed(results, reference, one_order_per_traded_interval) == []
+    print(f"\ncrash points covered in part {part + 1} of {PARTS}: {len(mine)} of {len(points)} ({appends} appends, "
+          f"{orders} venue acceptances, {len(points) - appends - orders} torn appends)")
 
 
 def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_once(reference, tmp_path):
@@ -113,13 +118,14 @@ def chain_reference(tmp_path_factory):
     return d, config
 
 
-def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp_path):
+@pytest.mark.parametrize("part", range(2))  # in two parts, as the matrix above
+def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp_path, part):
     reference, config = chain_reference
     recs = journal.read(reference / "journal.jsonl").records
     assert {"trade_updated"} <= {r["trigger"] for r in recs}
     orders = len((reference / "venue-orders.jsonl").read_text().splitlines())
     points = ([f"journal.appended:{r['seq'] + 1}" for r in recs if r["trigger"] in CHAIN_RECORDS]
-              + [f"venue.accepted:{n}" for n in range(1, orders + 1)])
+              + [f"venue.accepted:{n}" for n in range(1, orders + 1)])[part::2]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: crash_then_resume(tmp_path, p, "--config", str(config)), points))
     assert failed(results, reference, one_order_per_interval) == []
