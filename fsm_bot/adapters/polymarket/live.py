@@ -59,6 +59,7 @@ class PreflightFailed(EnvironmentFailure):
 class PolymarketVenue:
     """The ``Venue`` of ``--live``."""
 
+    signs_ahead = True  # its signatures cost milliseconds: ``warm`` is given the next interval's candidates
     def __init__(self, public: PolymarketPublic, creds: Credentials, *, clob_url: str, gamma_url: str,
                  relayer_url: str, data_api_url: str, rpc_url: str, now_ms: Callable[[], int],
                  pause: Callable[[float], None], timeout_secs: float = 10.0, backoff: Backoff = Backoff(),
@@ -76,8 +77,7 @@ class PolymarketVenue:
         self.lookups = OrderLookups(self.account, self.data, public)
         self._balance_refusals = 0
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
-        self.presigned = Presigned()
-        self._balance: Decimal | None = None  # the collateral as last read
+        self.presigned, self._balance = Presigned(), None  # the orders signed ahead; the collateral as last read
 
     @classmethod
     def from_config(cls, cfg: Config, creds: Credentials, public: PolymarketPublic, clock: Clock) -> "PolymarketVenue":
