@@ -371,3 +371,20 @@ def test_depth_comes_from_the_partial_depth_stream_and_from_rest_once_it_is_stal
     market.wait_until(market.clock.now_ms() + feed.depth_max_age_ms + 3000)
     feed.depth(20)
     assert len(market.binance.depth_limits) == rest_before + 2
+
+
+def test_a_depth_message_that_cannot_be_read_is_counted_once_and_rest_answers(market):
+    """The depth stream's messages are read only when the decision asks, once each: one that does not read is
+    counted and warned of once, and REST answers for it as often as it is asked."""
+    feed = market.running_feed()
+    market.wait_until(market.next_minute() + 10_000)
+    market.binance.silence(60)
+    market.wait_until(market.clock.now_ms() + 200)  # what was on its way before the silence is in
+    came = feed.depth_stream.messages
+    market.binance.send_raw('{"lastUpdateId": 1, "bids": [["not a price", "1.0"]], "asks": []}')
+    market.wait_until(market.clock.now_ms() + 200)
+    assert feed.depth_stream.messages == came + 1 and feed.depth_stream.bad_messages == 0  # kept, not yet read
+    rest_before = len(market.binance.depth_limits)
+    assert feed.depth(20) == parse_depth(market.binance.last_depth, 20)
+    assert feed.depth(20) is not None and len(market.binance.depth_limits) == rest_before + 2
+    assert feed.streamed_depth.bad_messages == 1

@@ -99,7 +99,9 @@ class SocketThread:
 
     def _connect(self) -> websocket.WebSocket | None:
         try:
-            ws = websocket.create_connection(self.url, timeout=self.connect_timeout_secs)
+            # the payload's own reader checks its text (orjson, a decode); websocket-client's check, in Python, costs
+            # more than the parse, and a frame that is not UTF-8 is then a bad message, not a lost connection
+            ws = websocket.create_connection(self.url, timeout=self.connect_timeout_secs, skip_utf8_validation=True)
         except (websocket.WebSocketException, OSError) as exc:
             self._warn(f"cannot connect ({type(exc).__name__})", "stream_down")
             return None

@@ -16,7 +16,7 @@ import polars as pl
 from fsm_bot.adapters.binance.buffer import BUFFER_FILE, KEEP_CANDLES, CandleBuffer, load_frame, save_frame
 from fsm_bot.adapters.binance.parsers import DEPTH_STREAM_PATH, STREAM_PATH, Kline
 from fsm_bot.adapters.binance.rest import BinanceRest
-from fsm_bot.adapters.binance.stream import ClockPause, DepthStream, KlineStream
+from fsm_bot.adapters.binance.stream import ClockPause, StreamedDepth, depth_stream, kline_stream
 from fsm_bot.adapters.coingecko import CoinGecko
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.errors import DataError, TransientError
@@ -67,10 +67,11 @@ class BinanceFeed:
         options = dict(stale_secs=stale_secs, ping_secs=ping_secs or min(20.0, stale_secs / 2),
                        connect_timeout_secs=timeout_secs, backoff_initial_secs=backoff_initial_secs,
                        backoff_max_secs=max(backoff_max_secs, reconnect_max_secs))
-        self.stream = KlineStream(ws_url.rstrip("/") + STREAM_PATH, clock, self.pause, on_kline=self._streamed,
-                                  on_connect=self._catch_up_quietly, **options)
-        self.depth_stream = DepthStream(ws_url.rstrip("/") + DEPTH_STREAM_PATH, clock, self.pause,
-                                        levels=depth_levels, **options)
+        self.stream = kline_stream(ws_url.rstrip("/") + STREAM_PATH, clock, self.pause, on_kline=self._streamed,
+                                   on_connect=self._catch_up_quietly, **options)
+        self.streamed_depth = StreamedDepth(clock, depth_levels)
+        self.depth_stream = depth_stream(ws_url.rstrip("/") + DEPTH_STREAM_PATH, clock, self.pause,
+                                         self.streamed_depth, **options)
         self.depth_max_age_ms = depth_max_age_ms
 
     @classmethod
@@ -201,7 +202,7 @@ class BinanceFeed:
 
     def depth(self, levels: int) -> Depth:
         """The depth stream's newest book when it is no older than the bound; else REST's."""
-        return self.depth_stream.latest(levels, self.depth_max_age_ms) or self.rest.depth(levels)
+        return self.streamed_depth.latest(levels, self.depth_max_age_ms) or self.rest.depth(levels)
 
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
         """UP if the close of the minute at end-60 s >= the open of the minute at start; None until it closes."""

@@ -28,6 +28,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+import orjson
 import websocket
 
 from fsm_bot.adapters.http import Backoff, Http
@@ -156,16 +157,16 @@ class MarketChannel(SocketThread):
 
     def _text(self, data: bytes | str, now_ms: int) -> bool:
         """One text message; True when it was market data."""
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        if text.strip() == "PONG":
+        raw = data.encode() if isinstance(data, str) else data
+        if raw.strip() == b"PONG":
             self.pongs += 1
             return False
         self.messages += 1
         try:
-            obj = json.loads(text)
-        except ValueError:  # not an event (a refusal in words, say): it changed no book
+            obj = orjson.loads(raw)  # strict UTF-8 as well: the socket leaves the check to the reader
+        except orjson.JSONDecodeError:  # not an event (a refusal in words, say): it changed no book
             self.bad_messages += 1
-            self._warn(f"a message that is not JSON: {text[:80]!r}", "bad_payload")
+            self._warn(f"a message that is not JSON: {raw[:80].decode('utf-8', 'replace')!r}", "bad_payload")
             return False
         try:
             events = parse_channel_message(obj)
