@@ -6,6 +6,7 @@
 - Writes (``post``) are never retried here: a request that never left (the connection was refused)
   is a ``TransientError``; one that may have reached the server but got no answer (read timeout,
   reset after sending) is an ``UnknownOutcome``, so the caller looks it up instead of re-sending.
+  They go on a connection kept open for them (``keepalive``), a fraction of ``requests``' cost.
 - Any other 4xx, and a body that is not JSON, is a ``DataError`` naming the URL and the status.
 
 Backoff waits go through ``pause(secs)``, so a test clock that runs X times faster scales them too.
@@ -15,13 +16,16 @@ Messages carry the method, path and status, never headers or bodies (where crede
 from __future__ import annotations
 
 import email.utils
+import http.client
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import orjson
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from fsm_bot.adapters.keepalive import KeptConnection, NotSent
 from fsm_bot.errors import DataError, TransientError, UnknownOutcome
 
 RETRY_STATUSES = frozenset({425, 429, 500, 502, 503, 504})
@@ -76,12 +80,14 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.name, self.timeout_secs, self.backoff, self.pause = name, timeout_secs, backoff, pause
         self.session = session or requests.Session()
-        self.session.headers.update({"Accept": "application/json", "User-Agent": "fsm-bot"})
-        if headers:
-            self.session.headers.update(headers)
+        self.write_headers = {"Accept": "application/json", "User-Agent": "fsm-bot", **(headers or {})}
+        self.session.headers.update(self.write_headers)
+        self.kept = KeptConnection.for_url(self.base_url, timeout_secs)
 
     def close(self) -> None:
         self.session.close()
+        if self.kept is not None:
+            self.kept.close()
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -106,11 +112,35 @@ class Http:
 
     # -- writes -----------------------------------------------------------------------------------
     def post(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
-        """POST ``body`` once; returns (status, JSON). Never retried: see the module's docstring."""
+        """POST ``body`` once; returns (status, JSON). Never retried: see the module's docstring. It goes on the
+        connection kept open for writes (``KeptConnection``) unless a proxy applies."""
         what = f"{self.name} POST {path}"
+        sent = {**self.write_headers, "Content-Type": "application/json", **(headers or {})}
+        if self.kept is None:
+            return self._post_via_requests(what, path, body, sent)
         try:
-            response = self.session.post(self.url(path), data=body, timeout=self.timeout_secs,
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+            status, data = self.kept.request("POST", path, body, sent)
+        except NotSent as exc:
+            raise TransientError(f"{what}: not sent ({exc})", code="network") from None
+        except TimeoutError:
+            raise UnknownOutcome(f"{what}: sent, but no answer within {self.timeout_secs:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise UnknownOutcome(f"{what}: sent, but the connection failed before an answer "
+                                 f"({type(exc).__name__})") from None
+        try:
+            payload = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            payload = None
+        return status, payload
+
+    def prime(self) -> None:
+        """Open the write connection ahead of a post that must not wait for a handshake."""
+        if self.kept is not None:
+            self.kept.prime()
+
+    def _post_via_requests(self, what: str, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, Any]:
+        try:
+            response = self.session.post(self.url(path), data=body, timeout=self.timeout_secs, headers=headers)
         except requests.ConnectionError as exc:
             if _never_sent(exc):
                 raise TransientError(f"{what}: not sent ({_reason(exc)})", code="network") from None
