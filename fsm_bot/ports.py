@@ -246,6 +246,9 @@ class Feed(Protocol):
 
 
 class Venue(Protocol):
+    signs_ahead: bool
+    """Whether a signature costs enough to be made before the interval (``warm`` is then given its candidates)."""
+
     def market(self, start_ms: int) -> Market: ...
 
     def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:

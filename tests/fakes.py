@@ -94,6 +94,7 @@ class FakeVenue:
     official: Callable[[str], Outcome | None] = lambda market_slug: None
     fee_rate: Decimal = Decimal("0.072")
     minutes: int = 5
+    signs_ahead = False
     orders: list[SignedOrder] = field(default_factory=list)
     accepted: dict[str, Accepted] = field(default_factory=dict)
     redeemed: list[str] = field(default_factory=list)

@@ -14,6 +14,8 @@ from tests.fakes import START, FakeClock, FakeFeed, new_session, records
 class FlatVenue:
     """A venue of its own kind: every market at 49/51 cents, 500 shares deep, filled at once, resolved by a rule."""
 
+    signs_ahead = False
+
     def __init__(self, official):
         self.official, self.book, self.filled = official, {}, {}
 
@@ -72,7 +74,7 @@ def protocol_methods(protocol) -> set[str]:
 
 
 def test_the_new_venue_implements_every_method_of_the_port():
-    assert protocol_methods(Venue) <= set(dir(FlatVenue))
+    assert protocol_methods(Venue) | set(Venue.__annotations__) <= set(dir(FlatVenue))
     assert protocol_methods(Feed) <= set(dir(FakeFeed)) and protocol_methods(Clock) <= set(dir(FakeClock))
 
 

@@ -211,6 +211,8 @@ def mirrored(levels: tuple[Level, ...]) -> tuple[Level, ...]:
 class SimVenue:
     """Polymarket as the simulation sees it. Orders land in ``venue-orders.jsonl`` (fsynced), as on a real exchange."""
 
+    signs_ahead = False  # its orders are signed in microseconds, when asked
+
     def __init__(self, feed: ReplayFeed, clock: Clock, ledger: Path | None, seed: int, interval_minutes: int,
                  fee_rate: Decimal, min_order_usd: Decimal, model: BookModel = BookModel(), durable: bool = True,
                  chain: Chain = Chain(), markets: dict[tuple[Any, ...], Market] | None = None) -> None:

@@ -161,7 +161,7 @@ def _ready(p: Ports, s: Session, start_ms: int) -> None:
     that its boundary only waits for the closing candle (an interval settled at the boundary is asked then)."""
     p.sleep_until(start_ms - READ_AHEAD_SECS * 1000)
     now = p.clock.now_ms()
-    candidates = size.candidates(s, now) if getattr(p.venue, "signs_ahead", False) else None  # a costly signature
+    candidates = size.candidates(s, now) if p.venue.signs_ahead else None
     p.quietly(lambda: p.venue.warm(start_ms, candidates), "venue")
     p.ahead = Ahead(start_ms, {k: p.official(s, k) for k in s.pending},
                     {f.interval: _trades(p, s, f) for f in s.following})

@@ -6,12 +6,12 @@ The split (the reasons are in the docstrings of ``orders`` and ``errors``):
   6-dp amounts, worst price) and signs it for the wallet the SDK derives (the deposit wallet,
   POLY_1271, by default). ``prepare`` turns it into the exact ``POST /order`` body and the order
   hash, which the engine journals BEFORE anything is posted;
-- **posting and lookups** are ours, through ``Http`` with the SDK's L2 HMAC signature: ``Http.post``
-  is never retried and tells "not sent" (``TransientError``) from "sent, no answer"
-  (``UnknownOutcome``) -- the SDK's transport folds both into one ``TransportError``, which would
-  blur the one distinction a submit must keep. Re-posting after a crash serialises the journaled
-  body again: the same signed order, the same hash; the venue refuses a second copy as a duplicate,
-  which ``submit`` answers by looking the order up, never by re-signing;
+- **posting and lookups** are ours, through ``Http`` with the SDK's L2 HMAC signature: ``Http.post`` (on a
+  connection kept open) is never retried and tells "not sent" (``TransientError``) from "sent, no answer"
+  (``UnknownOutcome``) -- the SDK's transport folds both into one ``TransportError``, which would blur the
+  one distinction a submit must keep. Re-posting after a crash serialises the journaled body again: the
+  same signed order, the same hash; the venue refuses a second copy as a duplicate, which ``submit``
+  answers by looking the order up, never by re-signing;
 - **redeem** is the SDK's gasless redeem through the relayer (it needs a relayer or builder API
   key), after the Data API says a winning position is still redeemable.
 
@@ -42,8 +42,8 @@ from fsm_bot.config import Config
 from fsm_bot.errors import BotError, DataError, EnvironmentFailure
 from fsm_bot.money import ZERO, dollars
 from fsm_bot.adapters.polymarket.presigned import Presigned
-from fsm_bot.ports import (Accepted, Candidates, Clock, Market, OrderIntent, Outcome, Rejected, SignedOrder, SubmitResult, Trade,
-                           Held, slug)
+from fsm_bot.ports import (Accepted, Candidates, Clock, Held, Market, OrderIntent, Outcome, Rejected, SignedOrder,
+                           SubmitResult, Trade, slug)
 
 BALANCE_REASONS = frozenset({"insufficient_balance", "insufficient_allowance"})
 log = logging.getLogger("fsm_bot.venue")
@@ -77,7 +77,8 @@ class PolymarketVenue:
         self.lookups = OrderLookups(self.account, self.data, public)
         self._balance_refusals = 0
         self._fee_rates: dict[str, Decimal] = {}  # order key -> its market's fee rate
-        self.presigned, self._balance = Presigned(), None  # the orders signed ahead; the collateral as last read
+        self.presigned = Presigned()  # the orders signed ahead
+        self._balance: Decimal | None = None  # the collateral as last read
 
     @classmethod
     def from_config(cls, cfg: Config, creds: Credentials, public: PolymarketPublic, clock: Clock) -> "PolymarketVenue":
@@ -111,8 +112,8 @@ class PolymarketVenue:
         """Gamma's market facts, the market channel following both books, and the SDK's order metadata of both
         tokens (two CLOB reads each), ahead of the decision. The SDK has no public call for it: its metadata
         cache is primed as ``create_market_order`` would (an internal of polymarket-client 0.14; a failure only
-        means the decision fetches it). Then the ``candidates`` are signed, for ``prepare`` to hand out, and the
-        balance is read if a fill made it stale."""
+        means the decision fetches it). Then the ``candidates`` are signed (for ``prepare``), the balance read if
+        a fill made it stale, and the connection the order goes on opened."""
         info = self.public.warm(start_ms)
         client = self.sdk()
         with errors.sdk_errors("prime the order metadata", self.secrets):
@@ -121,6 +122,7 @@ class PolymarketVenue:
         if candidates is not None:
             self.presigned.sign(candidates.intents(info.slug, info.up_token, info.down_token), self._sign)
         self.balance_usd()
+        self.clob.prime()
 
     def resolution(self, market_slug: str) -> Outcome | None:
         return self.public.resolution(market_slug)
@@ -185,9 +187,7 @@ class PolymarketVenue:
         try:
             balance = self.balance_usd(fresh=True)
         except BotError as exc:
-            log.warning("the CLOB refused order %s for balance, and its balance could not be re-read (%s)",
-                        order.key, exc)
-            return
+            return log.warning("the CLOB refused order %s for balance; its balance could not be re-read (%s)", order.key, exc)
         if self._balance_refusals >= 2 and balance >= order.intent.amount_usd:
             log.error("the CLOB refused %d orders in a row for 'not enough balance / allowance' although the wallet "
                       "holds %s pUSD: it counts matched orders that never settled. The bot refreshed the balance "
@@ -222,8 +222,7 @@ class PolymarketVenue:
         if fresh:
             self.account.refresh()
             self._balance = None
-        if self._balance is None:
-            self._balance = self.account.funds()[0]
+        self._balance = self._balance if self._balance is not None else self.account.funds()[0]
         return self._balance
 
     def redeem(self, market_slug: str) -> str | None:

@@ -30,6 +30,8 @@ from fsm_bot.ports import (MINUTE_MS, Accepted, Candidates, Clock, Market, Order
 class PaperVenue:
     """The ``Venue`` port over real public data, with fills simulated against the real book."""
 
+    signs_ahead = False  # nothing is signed
+
     def __init__(self, public: PolymarketPublic, path: Path, now_ms: Callable[[], int],
                  min_order_usd: Decimal = Decimal(1), durable: bool = True) -> None:
         self.public, self.now_ms, self.min_order_usd = public, now_ms, min_order_usd
