@@ -7,7 +7,8 @@ from fsm_bot.config import Config
 from fsm_bot.errors import DataError, FatalError, UnknownOutcome
 from fsm_bot.ports import Rejected
 from fsm_bot.session import fold
-from tests.fakes import FakeFeed, FakeVenue, book, records, run
+from fsm_bot import engine
+from tests.fakes import START, FakeClock, FakeFeed, FakeVenue, book, new_session, records, run
 
 RICH = Config(capital_usd=Decimal(1000))
 
@@ -159,3 +160,33 @@ def test_an_official_win_is_redeemed_and_an_official_loss_is_not(tmp_path):
     redeemed = [int(s.rsplit("-", 1)[1]) for s in venue.redeemed]
     assert redeemed == [(final.start_ms + (k - 1) * 300_000) // 1000 for k in won]
     assert won and len(won) < len(final.trades)  # some won and some lost, so both halves are checked
+
+
+class Heard:
+    """What an observer hears, with how many records the journal held at that moment."""
+
+    def __init__(self, jr):
+        self.jr, self.heard = jr, []
+
+    def on_transition(self, t):
+        self.heard.append((t.step.trigger, t.before.interval, self.jr.next_seq))
+
+
+def test_observers_hear_the_decision_once_its_order_is_answered_and_prompt_ones_at_once(tmp_path):
+    """From the closing candle to the order's answer nothing but the decision runs: the observers (view files,
+    log, console) hear those records together after the answer; before the engine waits, they have heard all."""
+    session, jr = new_session(tmp_path, Config(intervals=2))
+    later, prompt = Heard(jr), Heard(jr)
+    engine.Engine(session, jr, FakeClock(START), FakeFeed(lambda k: "UP"), FakeVenue(), observers=[later],
+                  prompt=[prompt]).run()
+    jr.close()
+    assert [h[:2] for h in later.heard] == [h[:2] for h in prompt.heard]  # the same transitions, in order
+    first = prompt.heard[0][2]
+    assert [seq for _, _, seq in prompt.heard] == list(range(first, first + len(prompt.heard)))  # each at once
+    seq_at = {(trigger, k): seq for trigger, k, seq in later.heard}
+    answered_2 = seq_at[("submitted", 2)]
+    for trigger in ("settled", "recorded"):  # interval 1's, at the boundary where interval 2 is decided
+        assert seq_at[(trigger, 1)] == answered_2
+    for trigger in ("tick", "fetched", "predicted", "approved", "sized"):
+        assert seq_at[(trigger, 2)] == answered_2
+    assert seq_at[("submitted", 1)] < answered_2  # interval 1's answer was heard before the engine waited

@@ -30,7 +30,7 @@ def session_with_a_late_resume(tmp):
     session, jr = new_session(tmp, CFG)
     stop = threading.Event()
     with pytest.raises(Interrupted):
-        engine.Engine(session, jr, FakeClock(START), feed, venue, observers=[StopAfter(stop, "fetched", 2)],
+        engine.Engine(session, jr, FakeClock(START), feed, venue, prompt=[StopAfter(stop, "fetched", 2)],
                       stop=stop).run()
     jr.close()
     jr, _, history = engine.load(tmp / "journal.jsonl")

@@ -32,7 +32,7 @@ def crashed(tmp, trigger, interval, venue, feed):
     session, jr = new_session(tmp, CFG)
     stop = threading.Event()
     with pytest.raises(Interrupted):
-        engine.Engine(session, jr, FakeClock(START), feed, venue, observers=[StopAfter(stop, trigger, interval)],
+        engine.Engine(session, jr, FakeClock(START), feed, venue, prompt=[StopAfter(stop, trigger, interval)],
                       stop=stop).run()
     jr.close()
 

@@ -46,12 +46,15 @@ class Ports:
         self.interval = 0
         self.adopt: dict[str, Held] = {}  # orders the venue holds that the journal lost, by market (resume)
         self.windows: Windows | None = None  # what the feed's candle windows show, computed beforehand (backtest)
+        self.before_waiting: Callable[[], None] = lambda: None  # the engine's: observers hear what they have not
 
     def check_stop(self) -> None:
         if self.stop.is_set():
             raise Interrupted("interrupted; the journal is intact: `fsm-bot resume` continues")
 
     def sleep_until(self, t_ms: int) -> None:
+        if t_ms > self.clock.now_ms():
+            self.before_waiting()
         started = time.perf_counter()
         self.clock.sleep_until(t_ms)
         self.slept_secs += time.perf_counter() - started

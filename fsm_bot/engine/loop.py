@@ -3,7 +3,9 @@ journal the step, fire its trigger, tell the observers. It names no state and ap
 
 The machine's ``before_state_change`` hook appends the record before the state changes (fsynced, or riding
 on the next record's fsync when it announces no outside action: ``machine.RIDING``),
-so a failed append leaves the state where it was; only then do the observers hear of it. A stop
+so a failed append leaves the state where it was; only then do the observers hear of it: at once, but for
+the records from the closing candle to the order's answer (those that ride, and those of the deciding
+states), which they hear together once the order is answered or the engine waits. A stop
 (Ctrl-C, SIGTERM) is honoured between steps and during sleeps, never between a decision and its
 record: an answer the venue gave is journaled before the process stops.
 """
@@ -17,7 +19,7 @@ from typing import Any, Iterable
 
 from fsm_bot import journal as journal_mod
 from fsm_bot.engine.inputs import HANDLER_TRIGGERS, STAGES, Ports
-from fsm_bot.engine.observers import Observer, Transition
+from fsm_bot.engine.observers import DECIDING, Observer, Transition
 from fsm_bot.indicators import Windows
 from fsm_bot.machine import RIDING, Bot, Built, build
 from fsm_bot.ports import Clock, Feed, Held, Venue
@@ -42,11 +44,12 @@ def reusable_machine() -> Built:
 class Engine:
     def __init__(self, session: Session, journal: journal_mod.Journal | journal_mod.MemoryJournal, clock: Clock,
                  feed: Feed, venue: Venue, *,
-                 observers: Iterable[Observer] = (), log: logging.Logger | None = None,
+                 observers: Iterable[Observer] = (), prompt: Iterable[Observer] = (), log: logging.Logger | None = None,
                  stop: threading.Event | None = None, resumed: bool = False,
                  adopt: Iterable[Held] = (), windows: Windows | None = None, machine: Built | None = None) -> None:
         self.session, self.journal = session, journal
         self.observers = list(observers)
+        self.prompt = list(prompt)  # they hear each transition as soon as it is journaled (a test's stop, say)
         self.ports = Ports(clock, feed, venue, log or QUIET, stop or threading.Event())
         self.ports.adopt = {h.order.intent.slug: h for h in adopt}
         self.ports.windows = windows  # the feed's candle windows, computed beforehand (a backtest's span)
@@ -58,20 +61,25 @@ class Engine:
             self.bot = machine.attach(self._journal, session.state)
         self._spent: dict[str, float] = {}
         self._pending: tuple[Step, Any, int] | None = None
+        self._unheard: list[Transition] = []  # the decision's transitions, for the observers once it is answered
+        self.ports.before_waiting = self._tell
 
     def run(self) -> Session:
         """Step until the session is finished (done, resolutions in, or halted)."""
         attempt = 0
-        while not self.session.finished:
-            self.ports.check_stop()
-            stage = STAGES[self.session.state]
-            step, now_ms, seen = self._decide(stage)
-            if step is None:  # nothing to decide yet: wait, then ask the ports again
-                self.ports.sleep_until(now_ms + stage.wait_secs(attempt) * 1000)
-                attempt += 1
-                continue
-            self._fire(step, stage.journaled(seen, step, self.session, now_ms), now_ms)
-            self.resumed, attempt = False, 0
+        try:
+            while not self.session.finished:
+                self.ports.check_stop()
+                stage = STAGES[self.session.state]
+                step, now_ms, seen = self._decide(stage)
+                if step is None:  # nothing to decide yet: wait, then ask the ports again
+                    self.ports.sleep_until(now_ms + stage.wait_secs(attempt) * 1000)
+                    attempt += 1
+                    continue
+                self._fire(step, stage.journaled(seen, step, self.session, now_ms), now_ms)
+                self.resumed, attempt = False, 0
+        finally:
+            self._tell()
         return self.session
 
     def _decide(self, stage: Any) -> tuple[Step | None, int, Any]:
@@ -101,8 +109,18 @@ class Engine:
         journal_ms = (time.perf_counter() - started) * 1000
         t = Transition(before, self.session, step, self._record, self._spent, journal_ms)
         self._spent = {}
-        for observer in self.observers:
+        for observer in self.prompt:
             observer.on_transition(t)
+        self._unheard.append(t)
+        if step.trigger not in RIDING and self.session.state not in DECIDING:
+            self._tell()
+
+    def _tell(self) -> None:
+        """The observers hear the transitions they have not heard yet, in order."""
+        unheard, self._unheard = self._unheard, []
+        for t in unheard:
+            for observer in self.observers:
+                observer.on_transition(t)
 
     def _journal(self, src: str, dst: str, trigger: str, step: Step) -> None:
         """The machine's before_state_change hook: the record is durable before the state changes."""

@@ -23,7 +23,7 @@ from states import halted
 
 DECISION_STAGES = ("fetch", "indicators", "predict", "risk", "size", "submit")
 _DECISION_STATES = (IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT)
-_DECIDING = _DECISION_STATES[1:]  # from the tick to the order's answer
+DECIDING = _DECISION_STATES[1:]  # from the tick to the order's answer
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Redeemer:
     def on_transition(self, t: Transition) -> None:
         if isinstance(t.step, (Tick, Reconciled)):
             self.due += t.step.redeem
-        if self.due and t.after.state not in _DECIDING:
+        if self.due and t.after.state not in DECIDING:
             self._redeem()
 
     def _redeem(self) -> None:
