@@ -3,8 +3,11 @@ fake CLOB, with the real --live adapters (Binance stream and REST, Gamma, the CL
 V2 signing, the post), the journal with its one fsync per decision, and the engine, over a few hundred intervals.
 
 The loopback world (``tests/servers/world.py``) runs in a process of its own, so its server threads do
-not share the bot's interpreter; the bot runs in this process on the test clock, 1000x wall time, so
-the intervals come quickly while every decision is timed in wall time (sleeps excluded). Views:
+not share the bot's interpreter; the bot runs in this process on the test clock, 300x wall time, so
+the intervals come quickly (one a second) while every decision is timed in wall time (sleeps excluded).
+The world shares the machine's two cores, which a real venue never does: at 300x its streams push about
+330 messages a wall second between them (at 1000x, 1,100, and its bursts at each boundary then show in the
+tail). The session is heard as a real one is: the view files, ``bot.log`` and the console's lines. Views:
 
 - ``candle_to_order_bytes``: wall time from the closing candle coming in (the feed's buffer notes when)
   to the fake CLOB having read the whole ``POST /order`` (its own clock, same machine): the settling and
@@ -19,6 +22,7 @@ the intervals come quickly while every decision is timed in wall time (sleeps ex
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -30,16 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from fsm_bot import config, engine, journal, wiring
+from fsm_bot import config, engine, journal, logs, wiring
 from fsm_bot.adapters.clock import ScaledClock
 from fsm_bot.adapters.http import Http
 from fsm_bot.adapters.polymarket import orders as order_bodies
 from fsm_bot.adapters.polymarket.credentials import Credentials
-from fsm_bot.statedir import JOURNAL
+from fsm_bot.console import Console
+from fsm_bot.statedir import JOURNAL, LOG
 from tests.servers.world import START_S
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEED = 1000.0
+SPEED = 300.0
 KEY = "0x" + "7e" * 32  # a throwaway key the fake CLOB knows nothing of beforehand
 
 
@@ -97,13 +102,17 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> dict[str, Any]:
     start_ms = wiring.next_start(clock.now_ms() + 1000, cfg.interval_secs)  # the first whole interval after it
     jr = journal.Journal(d / JOURNAL)  # fsynced, as in a real session
     metrics = engine.Metrics(keep=True)
+    log = logs.open_log(d / LOG)  # and heard as in a real session: the view files, bot.log, the console's lines
+    console = Console(clock.display_ms, io.StringIO(), live=False)
     eng = engine.Engine(engine.begin(jr, "live", cfg, source, start_ms, clock.now_ms(), session="bench"), jr, clock,
-                        world.feed, world.venue, observers=[metrics])
+                        world.feed, world.venue, log=log,
+                        observers=engine.session_observers(d, world.venue, log, [console, metrics]))
     try:
         final = eng.run()
     finally:
         jr.close()
         world.close()
+        logs.close(log)
     skips: dict[str, int] = {}
     for r in final.trades:
         if r.outcome == "SKIPPED":
