@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fsm_bot import journal, machine, runner
+from tests.zygote import Zygote
 
 EXE = str(Path(sys.executable).with_name("fsm-bot"))
 VIEWS = ("journal.jsonl", "trades.jsonl", "equity.csv", "corrections.jsonl", "venue-orders.jsonl")
@@ -23,6 +24,16 @@ VIEWS = ("journal.jsonl", "trades.jsonl", "equity.csv", "corrections.jsonl", "ve
 def fsm(*args, failpoint=None, **kw):
     env = {**os.environ, "FSM_BOT_FAILPOINT": failpoint} if failpoint else None
     return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, **kw)
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory):
+    """The matrices' commands, each a process forked from one that has imported fsm_bot (``tests/zygote.py``):
+    hundreds of them, a quarter of a second of imports saved on each; every one still killed by its SIGKILL."""
+    zygote = Zygote(tmp_path_factory.mktemp("zygote"))
+    yield lambda *args, failpoint=None: zygote.run(
+        [*map(str, args)], env={**os.environ, **({"FSM_BOT_FAILPOINT": failpoint} if failpoint else {})})
+    zygote.close()
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +54,10 @@ def one_order_per_traded_interval(d: Path) -> bool:
     return len(orders) == len({o["slug"] for o in orders}) == len(traded)
 
 
-def crash_then_resume(base: Path, point: str, *args: str) -> tuple[str, Path, int, int]:
+def crash_then_resume(run, base: Path, point: str, *args: str) -> tuple[str, Path, int, int]:
     d = base / point.replace(":", "-") / "state"
-    crash = fsm("start", "--sim", "--state-dir", d, *args, failpoint=point)
-    resumed = fsm("resume", "--state-dir", d)
+    crash = run("start", "--sim", "--state-dir", d, *args, failpoint=point)
+    resumed = run("resume", "--state-dir", d)
     return point, d, crash.returncode, resumed.returncode
 
 
@@ -60,7 +71,7 @@ PARTS = 4  # the matrix runs in parts, so that the suite's workers share it; tog
 
 
 @pytest.mark.parametrize("part", range(PARTS))
-def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_path, part):
+def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, forked, tmp_path, part):
     appends = len(journal.read(reference / "journal.jsonl").records)
     orders = len((reference / "venue-orders.jsonl").read_text().splitlines())
     points = ([f"journal.appended:{n}" for n in range(1, appends + 1)]
@@ -68,13 +79,13 @@ def test_sigkill_at_every_journal_append_and_venue_acceptance(reference, tmp_pat
               + [f"journal.torn:{n}" for n in range(2, appends + 1, 3)])
     mine = points[part::PARTS]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), mine))
+        results = list(pool.map(lambda p: crash_then_resume(forked, tmp_path, p), mine))
     assert mine and failed(results, reference, one_order_per_traded_interval) == []
     print(f"\ncrash points covered in part {part + 1} of {PARTS}: {len(mine)} of {len(points)} ({appends} appends, "
           f"{orders} venue acceptances, {len(points) - appends - orders} torn appends)")
 
 
-def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_once(reference, tmp_path):
+def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_once(reference, forked, tmp_path):
     """``settled`` and ``recorded`` of the interval before, then ``tick``, ``fetched``, ``predicted`` and
     ``approved``, ride on the fsync of ``sized`` (before the post). A power cut after one of them loses every
     record since the last fsync (the failpoint cuts the file back to it): at each riding record of the first
@@ -86,7 +97,7 @@ def test_a_power_cut_before_the_decisions_fsync_redoes_the_decision_and_posts_on
     chosen = [r for r in riding if r["interval"] <= 3 or r["trigger"] == "approved"]
     points = [f"journal.power_cut:{r['seq'] + 1}" for r in chosen]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p), points))
+        results = list(pool.map(lambda p: crash_then_resume(forked, tmp_path, p), points))
     assert failed(results, reference, one_order_per_traded_interval) == []
 
 
@@ -119,7 +130,7 @@ def chain_reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize("part", range(2))  # in two parts, as the matrix above
-def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp_path, part):
+def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, forked, tmp_path, part):
     reference, config = chain_reference
     recs = journal.read(reference / "journal.jsonl").records
     assert {"trade_updated"} <= {r["trigger"] for r in recs}
@@ -127,7 +138,7 @@ def test_sigkill_at_every_record_of_fills_followed_on_chain(chain_reference, tmp
     points = ([f"journal.appended:{r['seq'] + 1}" for r in recs if r["trigger"] in CHAIN_RECORDS]
               + [f"venue.accepted:{n}" for n in range(1, orders + 1)])[part::2]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: crash_then_resume(tmp_path, p, "--config", str(config)), points))
+        results = list(pool.map(lambda p: crash_then_resume(forked, tmp_path, p, "--config", str(config)), points))
     assert failed(results, reference, one_order_per_interval) == []
     print(f"\nchain crash points covered: {len(points)}")
 

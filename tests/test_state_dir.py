@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fsm_bot import journal, runner
-from tests.test_crash import EXE, VIEWS, differences, fsm, one_order_per_interval, wait_for
+from tests.test_crash import EXE, VIEWS, differences, forked, fsm, one_order_per_interval, wait_for  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +79,14 @@ def test_a_journal_cut_at_every_record_boundary_resumes_with_no_second_order(ref
 # -- the disk refuses a write -----------------------------------------------------------------------------------
 PARTS = 3  # the sampled writes of each fault in three tests, so that both workers share them
 @pytest.fixture(scope="module")
-def writes_of_a_session(tmp_path_factory) -> int:
+def writes_of_a_session(tmp_path_factory, forked) -> int:
     """How many writes a whole session makes through fsm_bot.storage (the last one that can fail)."""
     tmp_path = tmp_path_factory.mktemp("writes")
     low, high = 1, 4000
     while low < high:  # the smallest n whose failpoint never fires
         mid = (low + high) // 2
         d = tmp_path / f"count{mid}"
-        done = fsm("start", "--sim", "--state-dir", d, failpoint=f"storage.enospc:{mid}")
+        done = forked("start", "--sim", "--state-dir", d, failpoint=f"storage.enospc:{mid}")
         shutil.rmtree(d, ignore_errors=True)
         low, high = (mid + 1, high) if done.returncode == 7 else (low, mid)
     return low - 1
@@ -95,7 +95,7 @@ def writes_of_a_session(tmp_path_factory) -> int:
 @pytest.mark.parametrize("part", range(PARTS))
 @pytest.mark.parametrize("fault", ["enospc", "eio"])
 def test_a_refused_write_anywhere_stops_cleanly_and_resume_reaches_the_same_books(reference, writes_of_a_session,
-                                                                                   tmp_path, fault, part):
+                                                                                   forked, tmp_path, fault, part):
     """Every ``PARTS``-th of the sampled writes from ``part`` on (the parts together: all of them)."""
     total = writes_of_a_session
     assert total > 200
@@ -103,13 +103,13 @@ def test_a_refused_write_anywhere_stops_cleanly_and_resume_reaches_the_same_book
     points = sorted({1, 2, 3, total, *rng.sample(range(4, total), 25)})
     for n in points[part::PARTS]:
         d = tmp_path / f"{fault}{n}"
-        failed = fsm("start", "--sim", "--state-dir", d, failpoint=f"storage.{fault}:{n}")
+        failed = forked("start", "--sim", "--state-dir", d, failpoint=f"storage.{fault}:{n}")
         assert failed.returncode == 7, (n, failed.stderr)
         assert "Traceback" not in failed.stderr and "fsm-bot resume" in failed.stderr
         assert str(d) in failed.stderr  # the message names the file
-        resumed = fsm("resume", "--state-dir", d)
+        resumed = forked("resume", "--state-dir", d)
         if resumed.returncode == 2 and "never began" in resumed.stderr:  # the first record itself was refused
-            resumed = fsm("start", "--sim", "--state-dir", d)
+            resumed = forked("start", "--sim", "--state-dir", d)
         assert resumed.returncode == 0, (n, resumed.stderr)
         assert differences(d, reference) == [], n
         assert one_order_per_interval(d), n
