@@ -105,7 +105,7 @@ def _session(env: dict[str, str], intervals: int, d: Path) -> dict[str, Any]:
     log = logs.open_log(d / LOG)  # and heard as in a real session: the view files, bot.log, the console's lines
     console = Console(clock.display_ms, io.StringIO(), live=False)
     eng = engine.Engine(engine.begin(jr, "live", cfg, source, start_ms, clock.now_ms(), session="bench"), jr, clock,
-                        world.feed, world.venue, log=log,
+                        world.feed, world.venue, log=log, decision_first=True,
                         observers=engine.session_observers(d, world.venue, log, [console, metrics]))
     try:
         final = eng.run()

@@ -253,6 +253,7 @@ def _run(opts: Options, session: Session, jr: journal.Journal, world: wiring.Wor
     try:
         with Watchers(opts.notify, opts.metrics_port, opts.metrics_host, world, log) as watch:
             eng = engine.Engine(session, jr, world.clock, world.feed, world.venue, log=log, stop=stop,
+                                decision_first=session.mode in ("paper", "live"),
                                 resumed=resumed, adopt=adopt or (),
                                 observers=engine.session_observers(state_dir, world.venue, log,
                                                                    [console, *watch.observers]))

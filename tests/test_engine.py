@@ -178,7 +178,7 @@ def test_observers_hear_the_decision_once_its_order_is_answered_and_prompt_ones_
     session, jr = new_session(tmp_path, Config(intervals=2))
     later, prompt = Heard(jr), Heard(jr)
     engine.Engine(session, jr, FakeClock(START), FakeFeed(lambda k: "UP"), FakeVenue(), observers=[later],
-                  prompt=[prompt]).run()
+                  prompt=[prompt], decision_first=True).run()
     jr.close()
     assert [h[:2] for h in later.heard] == [h[:2] for h in prompt.heard]  # the same transitions, in order
     first = prompt.heard[0][2]

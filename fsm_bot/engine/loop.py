@@ -3,9 +3,10 @@ journal the step, fire its trigger, tell the observers. It names no state and ap
 
 The machine's ``before_state_change`` hook appends the record before the state changes (fsynced, or riding
 on the next record's fsync when it announces no outside action: ``machine.RIDING``),
-so a failed append leaves the state where it was; only then do the observers hear of it: at once, but for
-the records from the closing candle to the order's answer (those that ride, and those of the deciding
-states), which they hear together once the order is answered or the engine waits. A stop
+so a failed append leaves the state where it was; only then do the observers hear of it: at once, but, where
+the decision's latency matters (``decision_first``: paper, live), for the records from the closing candle to
+the order's answer (those that ride, and those of the deciding states), which they hear together once the
+order is answered or the engine waits. A stop
 (Ctrl-C, SIGTERM) is honoured between steps and during sleeps, never between a decision and its
 record: an answer the venue gave is journaled before the process stops.
 """
@@ -41,15 +42,37 @@ def reusable_machine() -> Built:
     return Built(HANDLER_TRIGGERS)
 
 
+class Audience:
+    """Who hears the engine's transitions: ``prompt`` observers each at once (a test's stop, say); the others at
+    once too, unless ``decision_first`` (paper, live), where the records from the closing candle to the order's
+    answer wait for the answer, or for the engine's next wait, and are then heard together, in order."""
+
+    def __init__(self, observers: list[Observer], prompt: list[Observer], decision_first: bool) -> None:
+        self.observers, self.prompt, self.decision_first = observers, prompt, decision_first
+        self.unheard: list[Transition] = []
+
+    def hear(self, t: Transition) -> None:
+        for observer in self.prompt:
+            observer.on_transition(t)
+        self.unheard.append(t)
+        if not self.decision_first or t.step.trigger not in RIDING and t.after.state not in DECIDING:
+            self.tell()
+
+    def tell(self) -> None:
+        unheard, self.unheard = self.unheard, []
+        for t in unheard:
+            for observer in self.observers:
+                observer.on_transition(t)
+
+
 class Engine:
     def __init__(self, session: Session, journal: journal_mod.Journal | journal_mod.MemoryJournal, clock: Clock,
                  feed: Feed, venue: Venue, *,
-                 observers: Iterable[Observer] = (), prompt: Iterable[Observer] = (), log: logging.Logger | None = None,
-                 stop: threading.Event | None = None, resumed: bool = False,
+                 observers: Iterable[Observer] = (), prompt: Iterable[Observer] = (), decision_first: bool = False,
+                 log: logging.Logger | None = None, stop: threading.Event | None = None, resumed: bool = False,
                  adopt: Iterable[Held] = (), windows: Windows | None = None, machine: Built | None = None) -> None:
         self.session, self.journal = session, journal
-        self.observers = list(observers)
-        self.prompt = list(prompt)  # they hear each transition as soon as it is journaled (a test's stop, say)
+        self.audience = Audience(list(observers), list(prompt), decision_first)
         self.ports = Ports(clock, feed, venue, log or QUIET, stop or threading.Event())
         self.ports.adopt = {h.order.intent.slug: h for h in adopt}
         self.ports.windows = windows  # the feed's candle windows, computed beforehand (a backtest's span)
@@ -61,8 +84,7 @@ class Engine:
             self.bot = machine.attach(self._journal, session.state)
         self._spent: dict[str, float] = {}
         self._pending: tuple[Step, Any, int] | None = None
-        self._unheard: list[Transition] = []  # the decision's transitions, for the observers once it is answered
-        self.ports.before_waiting = self._tell
+        self.ports.before_waiting = self.audience.tell  # the audience's own method: no cycle back to the engine
 
     def run(self) -> Session:
         """Step until the session is finished (done, resolutions in, or halted)."""
@@ -79,7 +101,7 @@ class Engine:
                 self._fire(step, stage.journaled(seen, step, self.session, now_ms), now_ms)
                 self.resumed, attempt = False, 0
         finally:
-            self._tell()
+            self.audience.tell()
         return self.session
 
     def _decide(self, stage: Any) -> tuple[Step | None, int, Any]:
@@ -107,20 +129,8 @@ class Engine:
         started = time.perf_counter()
         self.bot.trigger(step.trigger, step=step)
         journal_ms = (time.perf_counter() - started) * 1000
-        t = Transition(before, self.session, step, self._record, self._spent, journal_ms)
+        self.audience.hear(Transition(before, self.session, step, self._record, self._spent, journal_ms))
         self._spent = {}
-        for observer in self.prompt:
-            observer.on_transition(t)
-        self._unheard.append(t)
-        if step.trigger not in RIDING and self.session.state not in DECIDING:
-            self._tell()
-
-    def _tell(self) -> None:
-        """The observers hear the transitions they have not heard yet, in order."""
-        unheard, self._unheard = self._unheard, []
-        for t in unheard:
-            for observer in self.observers:
-                observer.on_transition(t)
 
     def _journal(self, src: str, dst: str, trigger: str, step: Step) -> None:
         """The machine's before_state_change hook: the record is durable before the state changes."""
