@@ -15,6 +15,7 @@ A proxy named by the environment for this URL (``HTTPS_PROXY``, ``NO_PROXY``) is
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
 import ssl
@@ -50,11 +51,8 @@ class KeptConnection:
 
     def prime(self) -> None:
         """Open the connection now if it is not open (a failure is left for the request to meet)."""
-        with self._lock:
-            try:
-                self._open()
-            except NotSent:
-                pass
+        with self._lock, contextlib.suppress(NotSent):
+            self._open()
 
     def request(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """Send once; (status, body). ``NotSent`` when no connection could be opened; ``TimeoutError``,

@@ -109,11 +109,10 @@ class PolymarketVenue:
         return self.public.market(start_ms)
 
     def warm(self, start_ms: int, candidates: Candidates | None = None) -> None:
-        """Gamma's market facts, the market channel following both books, and the SDK's order metadata of both
-        tokens (two CLOB reads each), ahead of the decision. The SDK has no public call for it: its metadata
-        cache is primed as ``create_market_order`` would (an internal of polymarket-client 0.14; a failure only
-        means the decision fetches it). Then the ``candidates`` are signed (for ``prepare``), the balance read if
-        a fill made it stale, and the connection the order goes on opened."""
+        """Ahead of the decision: Gamma's market facts, the market channel following both books, the SDK's order
+        metadata of both tokens (two CLOB reads each, primed as ``create_market_order`` would: an internal of
+        polymarket-client 0.14, which has no public call; a failure only means the decision fetches it), the
+        ``candidates`` signed for ``prepare``, a balance a fill made stale read again, the order's connection opened."""
         info = self.public.warm(start_ms)
         client = self.sdk()
         with errors.sdk_errors("prime the order metadata", self.secrets):
@@ -187,7 +186,8 @@ class PolymarketVenue:
         try:
             balance = self.balance_usd(fresh=True)
         except BotError as exc:
-            return log.warning("the CLOB refused order %s for balance; its balance could not be re-read (%s)", order.key, exc)
+            log.warning("the CLOB refused order %s for balance; its balance could not be re-read (%s)", order.key, exc)
+            return
         if self._balance_refusals >= 2 and balance >= order.intent.amount_usd:
             log.error("the CLOB refused %d orders in a row for 'not enough balance / allowance' although the wallet "
                       "holds %s pUSD: it counts matched orders that never settled. The bot refreshed the balance "
@@ -222,7 +222,8 @@ class PolymarketVenue:
         if fresh:
             self.account.refresh()
             self._balance = None
-        self._balance = self._balance if self._balance is not None else self.account.funds()[0]
+        if self._balance is None:
+            self._balance = self.account.funds()[0]
         return self._balance
 
     def redeem(self, market_slug: str) -> str | None:
