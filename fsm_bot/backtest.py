@@ -151,7 +151,7 @@ def decision_windows(feed: ReplayFeed, cfg: Config, first_start_ms: int, last_st
     """What the candles show before every interval start of the sessions from ``first_start_ms`` to the one
     from ``last_start_ms``, computed at once."""
     step = cfg.interval_secs * 1000
-    return indicators.Windows(feed.frame, np.arange(first_start_ms, last_start_ms + cfg.intervals * step, step), cfg)
+    return indicators.Windows(feed.columns, np.arange(first_start_ms, last_start_ms + cfg.intervals * step, step), cfg)
 
 
 def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path | None = None,

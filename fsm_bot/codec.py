@@ -1,40 +1,25 @@
 """Typed values as plain JSON data and back: the journal's steps and inputs, the ledgers' fills.
 
 ``encode`` turns a frozen dataclass (or any of its parts) into JSON data: Decimals become exact
-strings, a candle frame becomes its columns. ``decode_as(cls, data)`` reads it back through the
-class's type hints, so a decoded value is equal to the one encoded. A union of dataclasses is
-decoded as the member whose fields match the keys present (``Accepted | Rejected | Unknown``).
-polars is not imported here: a frame exists only where something loaded polars, so a journal without
-candles (``status``, ``history``) is read without it.
+strings, a numpy array a list of its numbers (a window of candles, ``candles.Columns``, becomes its
+columns). ``decode_as(cls, data)`` reads it back through the class's type hints, so a decoded value is equal
+to the one encoded; a class that reads itself back (``decoded``, as ``Columns`` does) is read by it. A union
+of dataclasses is decoded as the member whose fields match the keys present (``Accepted | Rejected |
+Unknown``). Nothing here imports numpy: an array exists only where something loaded it, so a journal
+without candles (``status``, ``history``) is read without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import types
 import typing
 from decimal import Decimal
 from functools import cache
 from typing import Any, Callable
 
-from fsm_bot.ports import CANDLE_COLUMNS
-
 _PLAIN = (str, int, bool, type(None))
-
-
-def _frame_type() -> type | None:
-    """``polars.DataFrame`` once polars is loaded (a frame, or a hint naming one, exists only then), else None."""
-    pl = sys.modules.get("polars")
-    return pl.DataFrame if pl is not None else None
-
-
-@cache
-def candle_schema() -> dict[str, Any]:
-    """A journaled candle frame's columns and their polars types."""
-    import polars as pl
-    return {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
 
 
 @cache
@@ -59,8 +44,8 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if kind is dict:
         return {k: encode(v) for k, v in value.items()}
-    if kind is _frame_type():
-        return {name: value.get_column(name).cast(dtype).to_list() for name, dtype in candle_schema().items()}
+    if hasattr(kind, "tolist"):  # a numpy array: its numbers as Python's
+        return value.tolist()
     return value
 
 
@@ -92,9 +77,8 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return Decimal
     if kind is float:
         return float
-    frame = _frame_type()
-    if frame is not None and kind is frame:
-        return lambda raw: frame(raw, schema=candle_schema())
+    if hasattr(kind, "decoded"):
+        return kind.decoded
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:

@@ -1,4 +1,4 @@
-"""RSI, MACD, the order-book imbalance and the volatility range, over a polars frame of candles.
+"""RSI, MACD, the order-book imbalance and the volatility range, over a window of candles (``Columns``).
 
 RSI and MACD come from TA-Lib over exactly the candles given (the last ``cfg.candles``), so a
 decision's values are a function of that window alone. In replay there is no order book: the
@@ -18,16 +18,16 @@ computation would differ).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
-import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fsm_bot.candles import Columns
 from fsm_bot.config import Config
-from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS, Depth
+from fsm_bot.ports import MINUTE_MS, Depth
 
 IMBALANCE_CAP = 1e6
 """A one-sided book or flow has no finite ratio; it is clamped to [1/cap, cap] so it stays a number."""
@@ -44,8 +44,23 @@ class Indicators:
     range_pct: float
 
 
-_RSI = getattr(talib.RSI, "__wrapped__", talib.RSI)  # TA-Lib's own function, without the check for pandas/polars input
-_MACD = getattr(talib.MACD, "__wrapped__", talib.MACD)
+def _talib() -> Any:
+    """TA-Lib, imported without the frame libraries it looks for: it imports polars and pandas, when they are
+    installed and not loaded yet, only to accept their Series (polars alone takes 0.15-0.45 s to import), and
+    it is only ever given numpy arrays here. They stay importable afterwards."""
+    hidden = [name for name in ("polars", "pandas") if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None: an import of it fails at once, as if not installed
+    try:
+        import talib
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return talib
+
+
+_TALIB = _talib()
+_RSI = getattr(_TALIB.RSI, "__wrapped__", _TALIB.RSI)  # TA-Lib's own function, without the check for Series input
+_MACD = getattr(_TALIB.MACD, "__wrapped__", _TALIB.MACD)
 
 
 def rsi_macd(close: np.ndarray, cfg: Config) -> tuple[float, float, float]:
@@ -96,33 +111,6 @@ def range_pct(high: np.ndarray, low: np.ndarray, n: int) -> float:
 def spread_pct(hi: float, lo: float) -> float:
     """``(hi - lo) / lo``, NaN where ``lo`` is not a positive price (a window FETCH refuses anyway)."""
     return (float(hi) - float(lo)) / float(lo) if lo > 0 else math.nan
-
-
-@dataclass(frozen=True)
-class Columns:
-    """A candle frame's columns as numpy arrays, taken out of polars once per decision."""
-
-    open_time: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    taker_buy_base: np.ndarray
-
-    @classmethod
-    def of(cls, candles: pl.DataFrame) -> "Columns":
-        """Raises ``ColumnError`` for a missing or non-numeric column."""
-        try:
-            first = candles.get_column(CANDLE_COLUMNS[0]).to_numpy().astype(np.int64, copy=False)
-            rest = [candles.get_column(name).to_numpy().astype(np.float64, copy=False) for name in CANDLE_COLUMNS[1:]]
-        except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-            raise ColumnError(f"unusable candle frame: {exc}") from None
-        return cls(first, *rest)
-
-
-class ColumnError(ValueError):
-    pass
 
 
 RANGED = ("open", "high", "low", "close", "volume", "taker_buy_base")
@@ -197,15 +185,16 @@ class Windows:
 
     BLOCK = 4096  # windows per numpy pass, so a block of windows stays a few MB
 
-    def __init__(self, frame: pl.DataFrame, decisions_ms: np.ndarray, cfg: Config) -> None:
+    def __init__(self, candles: Any, decisions_ms: np.ndarray, cfg: Config) -> None:
         n = cfg.candles
-        self.times = frame.get_column("open_time").to_numpy()
+        candles = Columns.of(candles)
+        self.times = candles.open_time
         ends = np.unique(self._end(np.asarray(decisions_ms, dtype=np.int64)))
         ends = ends[ends >= n]  # where each window ends (excluded), as the replayed feed cuts it; whole ones only
         self.periods = periods(cfg)
         self.row = {end: i for i, end in enumerate(ends.tolist())}
         offset = int(ends.min()) - n if len(ends) else 0
-        c, ends = Columns.of(frame.slice(offset, int(ends.max()) - offset if len(ends) else 0)), ends - offset
+        c, ends = candles.slice(offset, int(ends.max()) - offset if len(ends) else 0), ends - offset
         first, last = ends - n, ends - 1
         gaps = _running(np.diff(c.open_time) != MINUTE_MS)
         uneven = _running(~(c.high == c.low))

@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import polars as pl
-
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
-from fsm_bot.indicators import Window
+from fsm_bot.indicators import Columns, Window
 from fsm_bot.ports import Depth, Held, Market, Outcome, SignedOrder, SubmitResult, Trade
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))
@@ -54,14 +52,14 @@ class IdleSeen:
 
 @dataclass(frozen=True)
 class FetchSeen:
-    candles: pl.DataFrame | None = None
+    candles: Columns | None = None
     depth: Depth | None = None
     market: Market | None = None
     failure: Failure | None = None
     resumed: bool = False
     window: Window | None = None  # what the candles show, computed beforehand (a backtest); never journaled
 
-    def __eq__(self, other: object) -> bool:  # a frame compares by value
+    def __eq__(self, other: object) -> bool:  # candles compare by value
         if not isinstance(other, FetchSeen):
             return NotImplemented
         same_candles = (self.candles is None) == (other.candles is None) and (

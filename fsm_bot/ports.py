@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fsm_bot.slugs import SLUG, slug, slug_start_ms  # noqa: F401 (the markets' names, part of what the ports speak)
 
-if TYPE_CHECKING:  # a candle frame is only named here: what reads a journal needs no polars
-    import polars as pl
+if TYPE_CHECKING:  # a window of candles is only named here: what reads a journal needs no numpy
+    from fsm_bot.indicators import Columns
 
 Side = Literal["UP", "DOWN"]
 
@@ -217,7 +217,7 @@ class Clock(Protocol):
 
 
 class Feed(Protocol):
-    def candles(self, before_ms: int, count: int) -> pl.DataFrame:
+    def candles(self, before_ms: int, count: int) -> Columns:
         """The last ``count`` 1-minute candles closed by ``before_ms`` (CANDLE_COLUMNS), oldest first."""
         ...
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fsm_bot.adapters import recorded, sim
+from fsm_bot.adapters import sim
 from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
@@ -70,10 +70,10 @@ def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path | None
     drawn so far, shared by sessions over one span); the others take their clock from ``source`` unless given one."""
     if mode == "sim":
         replay = feed if isinstance(feed, sim.ReplayFeed) else replay_feed(source)
-        rec = isinstance(replay, recorded.RecordedFeed)  # backtest --prices: the recorded venue, deciding later
-        sim_clock = (recorded.DecisionClock if rec else sim.SimClock)(now_ms, speed)
+        clock_kind, venue_kind = replay.adapters()  # backtest --prices: the recorded venue, deciding later
+        sim_clock = clock_kind(now_ms, speed)
         chain = Chain(cfg.seed, cfg.sim_failed_share, cfg.sim_unmined_share, cfg.sim_confirm_secs)
-        venue: Venue = (recorded.RecordedVenue if rec else sim.SimVenue)(
+        venue: Venue = venue_kind(
             replay, sim_clock, state_dir and Path(state_dir) / LEDGER, cfg.seed, cfg.interval_minutes, cfg.fee_rate,
             cfg.min_order_usd, durable=durable, chain=chain, markets=markets)
         return World(mode, sim_clock, replay, venue, source)
@@ -186,21 +186,17 @@ def replay_source(data: Path | None) -> tuple[dict[str, Any], sim.ReplayFeed]:
     if not path.is_file():
         raise ConfigError(f"--data {data}: no such file")
     source = {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
-    return source, sim.ReplayFeed(sim.load_candles(path))
-
-
-recorded_replays = recorded.replays  # backtest --prices: the simulated book's replay and the recording's
+    return source, sim.replay(path, source["sha256"])
 
 
 def replay_feed(source: dict[str, Any]) -> sim.ReplayFeed:
     path = sim.BUNDLED if source["data"] == "bundled" else Path(source["data"])
     if not path.is_file():
         raise StateDirError(f"{path}: the session's data file is gone; a replayed session resumes only on it")
-    feed = sim.ReplayFeed(sim.load_candles(path))
     if sim.digest(path) != source["sha256"]:
         raise StateDirError(f"{path}: the data file changed since the session began (sha256 differs); "
                             "a replayed session resumes only on the same data")
-    return feed
+    return sim.replay(path, source["sha256"])
 
 
 def first_sim_start(feed: sim.ReplayFeed, cfg: Config, start: str | None, bundled: bool) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import polars as pl
 
 from fsm_bot import indicators
+from fsm_bot.candles import ColumnError, Columns
 from fsm_bot.money import ZERO
 from fsm_bot.observed import FetchSeen
 from fsm_bot.ports import MINUTE_MS, Book, Depth, Market, slug
@@ -61,7 +61,7 @@ def run(view: Session, now_ms: int, seen: FetchSeen) -> Step:
     return snapshot(view, now_ms, seen.candles, seen.depth, seen.market, seen.window)
 
 
-def snapshot(view: Session, now_ms: int, candles: pl.DataFrame, depth: Depth | None, market: Market,
+def snapshot(view: Session, now_ms: int, candles: Columns, depth: Depth | None, market: Market,
              known: indicators.Window | None = None) -> Step:
     """``known``: what the candles show, when it was computed beforehand (a backtest computes every window of
     its span at once); otherwise it is computed here from the candles."""
@@ -72,8 +72,8 @@ def snapshot(view: Session, now_ms: int, candles: pl.DataFrame, depth: Depth | N
     w = known
     if w is None:
         try:
-            w = indicators.window(indicators.Columns.of(candles), cfg)
-        except indicators.ColumnError as exc:
+            w = indicators.window(Columns.of(candles), cfg)
+        except ColumnError as exc:
             return Skip(reason="bad_candles", detail=str(exc))
     shape = w.shape
     if shape.last_open_ms + MINUTE_MS > now_ms or not shape.consecutive:

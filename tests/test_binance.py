@@ -124,7 +124,7 @@ def test_closed_candles_arrive_through_the_stream_not_rest(market):
     now = market.clock.now_ms()
     frame = feed.candles(now, 100)
     assert frame.equals(expected(now, 100))
-    assert frame["open_time"][-1] == m1 + M
+    assert frame.open_time[-1] == m1 + M
     assert market.binance.klines_requests == rest_before
 
 

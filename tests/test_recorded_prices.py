@@ -160,8 +160,8 @@ def test_a_window_without_a_recorded_price_skips_with_its_reason(december, files
 
 def test_the_journal_names_the_missing_price(files, tmp_path):
     cfg = Config(interval_minutes=15)
-    _, (source, feed) = wiring.recorded_replays(DEC_CANDLES, files / "2025-12.parquet", 15, quotes="recorded",
-                                                settle="candles")
+    _, (source, feed) = recorded.replays(DEC_CANDLES, files / "2025-12.parquet", 15, quotes="recorded",
+                                         settle="candles")
     unpriced = sorted(w.start_ms for w in feed.recording.windows.values() if not len(w.times_ms))
     start = next(s for s in unpriced if s >= feed.first_ms + 101 * 60_000)
     world = wiring.world("sim", cfg, source, tmp_path, now_ms=start, feed=feed)

@@ -184,6 +184,10 @@ class RecordedFeed(ReplayFeed):
     def reference(self, start_ms: int, end_ms: int) -> Outcome | None:
         return super().reference(start_ms, end_ms) if self.settle == "candles" else None
 
+    def adapters(self) -> tuple[type[SimClock], type[SimVenue]]:
+        """The recorded venue, deciding ``DECISION_DELAY_SECS`` into each interval."""
+        return DecisionClock, RecordedVenue
+
 
 class DecisionClock(SimClock):
     """The simulated clock, but a sleep to an interval's start or end (a point of ``GRID_MS``) wakes

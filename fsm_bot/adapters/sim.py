@@ -21,14 +21,10 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
-from fsm_bot.errors import ConfigError
-from fsm_bot.ports import (CANDLE_COLUMNS, MINUTE_MS, Accepted, Book, Candidates, Level, Market, OrderIntent, Outcome,
+from fsm_bot.candles import BUNDLED, Columns, bundled_columns, digest, load_candles
+from fsm_bot.ports import (MINUTE_MS, Accepted, Book, Candidates, Level, Market, OrderIntent, Outcome,
                            Rejected, SignedOrder, SubmitResult, Trade, Held, slug, slug_start_ms, Clock)
-
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "btcusdt_1m_sample.parquet"
 
 
 # -- the clock ------------------------------------------------------------------------------------
@@ -70,54 +66,29 @@ class SimClock:
 
 
 # -- the feed -------------------------------------------------------------------------------------
-def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:
-    """A candle file of the dev data's schema, as CANDLE_COLUMNS with ``open_time`` in ms.
-
-    Only those columns are read (a lazy scan), so two years of candles take about 60 MB. ``neutral_taker``
-    (``backtest --prices``) accepts an OHLCV-only file: ``taker_buy_base`` is then ``volume / 2``, so the
-    taker-flow proxy reads exactly 1.0, no lean.
-    """
-    if not Path(path).is_file():
-        raise ConfigError(f"--data {path}: no such file")
-    try:
-        lazy = pl.scan_parquet(path)
-        schema = lazy.collect_schema()
-    except Exception as exc:  # polars raises several kinds for a file that is not parquet
-        raise ConfigError(f"--data {path}: not a readable parquet file ({type(exc).__name__})") from None
-    missing = [c for c in CANDLE_COLUMNS if c not in schema]
-    if neutral_taker and missing == ["taker_buy_base"]:
-        lazy, missing = lazy.with_columns(taker_buy_base=pl.col("volume").cast(pl.Float64) / 2), []
-    if missing:
-        raise ConfigError(f"--data {path}: missing column(s) {missing}; need {list(CANDLE_COLUMNS)}")
-    times = pl.col("open_time")
-    if schema["open_time"] != pl.Int64:
-        times = times.dt.epoch("ms") if isinstance(schema["open_time"], pl.Datetime) else times.cast(pl.Int64)
-    try:
-        frame = lazy.select(times.alias("open_time"), *(pl.col(c).cast(pl.Float64) for c in CANDLE_COLUMNS[1:])).collect()
-    except Exception as exc:
-        raise ConfigError(f"--data {path}: unusable candle columns ({type(exc).__name__}: {exc})") from None
-    if frame.height < 2 or not frame.get_column("open_time").is_sorted():
-        raise ConfigError(f"--data {path}: open_time must increase")
-    return frame.rechunk()
-
-
-def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def replay(path: Path, sha256: str | None = None) -> "ReplayFeed":
+    """The replay of a candle file (``sha256``: its digest, when known): the bundled sample's from its columns
+    in numpy's format when they were read from this very file, else the file read by ``load_candles``."""
+    kept = bundled_columns(sha256 or digest(path)) if Path(path) == BUNDLED else None
+    return ReplayFeed(kept if kept is not None else load_candles(path))
 
 
 class ReplayFeed:
     """Closed 1-minute candles from a frame, as they were at any moment of the past."""
 
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-        self.times = frame.get_column("open_time").to_numpy()
-        self._open = frame.get_column("open").to_numpy()
-        self._close = frame.get_column("close").to_numpy()
+    def __init__(self, candles: Any) -> None:
+        """``candles``: a frame of CANDLE_COLUMNS (``load_candles``) or its ``Columns``."""
+        self.columns = Columns.of(candles)
+        self._frame = None if isinstance(candles, Columns) else candles
+        self.times, self._open, self._close = self.columns.open_time, self.columns.open, self.columns.close
         self._first = int(self.times[0])
+
+    @property
+    def frame(self) -> Any:
+        """The candles as a polars frame (made, and polars imported, when first asked)."""
+        if self._frame is None:
+            self._frame = self.columns.frame()
+        return self._frame
 
     @property
     def first_ms(self) -> int:
@@ -127,9 +98,13 @@ class ReplayFeed:
     def last_ms(self) -> int:
         return int(self.times[-1])
 
-    def candles(self, before_ms: int, count: int) -> pl.DataFrame:
+    def candles(self, before_ms: int, count: int) -> Columns:
         end = int(self.times.searchsorted(before_ms - MINUTE_MS, side="right"))
-        return self.frame.slice(max(0, end - count), min(count, end))
+        return self.columns.slice(max(0, end - count), min(count, end))
+
+    def adapters(self) -> tuple[type["SimClock"], type["SimVenue"]]:
+        """The clock and the venue a session over this replay runs on."""
+        return SimClock, SimVenue
 
     def wait_closed(self, before_ms: int) -> None:
         return None  # every candle is in already

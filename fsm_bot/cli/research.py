@@ -92,7 +92,7 @@ def recorded_backtest(args: argparse.Namespace) -> int:
     """``backtest --prices``: the simulated book and the recorded prices over one span, side by side."""
     import json
 
-    from fsm_bot import wiring
+    from fsm_bot.adapters import recorded
     from fsm_bot.research import compare
     minutes = compare.minutes(args.prices, None if args.interval_minutes is None else load_config(args).interval_minutes)
     cfg = load_config(args, interval_minutes=str(minutes))
@@ -103,8 +103,8 @@ def recorded_backtest(args: argparse.Namespace) -> int:
     output(args.decisions, "--decisions", folder=False)
     if args.data is None:
         raise usage("--prices: give --data, the candles of the days the prices file covers")
-    replays = wiring.recorded_replays(args.data, args.prices, cfg.interval_minutes, quotes=args.quotes or "recorded",
-                                      settle=args.settle or "recorded")
+    replays = recorded.replays(args.data, args.prices, cfg.interval_minutes, quotes=args.quotes or "recorded",
+                               settle=args.settle or "recorded")
     result = compare.run(replays, cfg, first, last)
     summary = compare.summary(result, cfg)
     sim, rec = (result[side] for side in compare.SIDES)

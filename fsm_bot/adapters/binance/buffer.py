@@ -17,6 +17,7 @@ import polars as pl
 
 from fsm_bot.adapters.binance.parsers import Kline, kline
 from fsm_bot.errors import DataError
+from fsm_bot.indicators import Columns
 from fsm_bot.logs import event
 from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS
 
@@ -72,14 +73,20 @@ class CandleBuffer:
         with self._lock:
             return [t for t in range(first_ms, last_ms + 1, MINUTE_MS) if t not in self._rows]
 
-    def frame(self, before_ms: int | None = None, count: int | None = None) -> pl.DataFrame:
-        """The last ``count`` candles closed by ``before_ms`` (all when None), oldest first, as CANDLE_COLUMNS."""
+    def rows(self, before_ms: int | None = None, count: int | None = None) -> list[tuple[Any, ...]]:
+        """The last ``count`` candles closed by ``before_ms`` (all when None), oldest first, as CANDLE_COLUMNS
+        tuples."""
         with self._lock:
             times = sorted(t for t in self._rows if before_ms is None or t + MINUTE_MS <= before_ms)
             if count is not None:
                 times = times[-count:] if count > 0 else []
-            rows = [self._rows[t].row() for t in times]
-        return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+            return [self._rows[t].row() for t in times]
+
+    def columns(self, before_ms: int | None = None, count: int | None = None) -> Columns:
+        return Columns.rows(self.rows(before_ms, count))
+
+    def frame(self, before_ms: int | None = None, count: int | None = None) -> pl.DataFrame:
+        return pl.DataFrame(self.rows(before_ms, count), schema=SCHEMA, orient="row")
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -11,8 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
-
 from fsm_bot.adapters.binance.buffer import BUFFER_FILE, KEEP_CANDLES, CandleBuffer, load_frame, save_frame
 from fsm_bot.adapters.binance.parsers import DEPTH_STREAM_PATH, STREAM_PATH, Kline
 from fsm_bot.adapters.binance.rest import BinanceRest
@@ -20,6 +18,7 @@ from fsm_bot.adapters.binance.stream import ClockPause, StreamedDepth, depth_str
 from fsm_bot.adapters.coingecko import CoinGecko
 from fsm_bot.adapters.http import Backoff, Http
 from fsm_bot.errors import DataError, TransientError
+from fsm_bot.indicators import Columns
 from fsm_bot.logs import event
 from fsm_bot.ports import MINUTE_MS, Clock, Depth, Outcome
 
@@ -161,7 +160,7 @@ class BinanceFeed:
                       error_code="buffer_unsaved")
 
     # -- the port ---------------------------------------------------------------------------------------
-    def candles(self, before_ms: int, count: int) -> pl.DataFrame:
+    def candles(self, before_ms: int, count: int) -> Columns:
         """The last ``count`` candles closed by ``before_ms``, oldest first; one REST backfill when the
         buffer lacks a minute of that window; ``DataError`` when Binance cannot fill it."""
         last_ms = last_closed_open(before_ms)
@@ -169,7 +168,7 @@ class BinanceFeed:
         missing = self.buffer.missing(first_ms, last_ms)
         if missing:
             self._backfill(missing[0], first_ms, last_ms)
-        return self.buffer.frame(before_ms, count)
+        return self.buffer.columns(before_ms, count)
 
     def _backfill(self, from_ms: int, first_ms: int, last_ms: int) -> None:
         try:
