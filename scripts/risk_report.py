@@ -199,7 +199,7 @@ Backtests ({t_secs:.0f} s and {s_secs:.0f} s through the machine):
   in all, but it fires about once a week: too rarely to show an edge with confidence, and far too
   rarely to fill a session.
 - This is the optimistic case. The simulated book knows nothing of the indicators: its mid sits
-  near 0.505 whatever RSI says. A real Polymarket book at the window's start is set by traders who
+  near 0.500 whatever RSI says. A real Polymarket book at the window's start is set by traders who
   see the same Binance candles, so part of the reversion tier's 55% is likely already in the price.
   Resolution is Chainlink's BTC/USD, not Binance (they agree on 97.9% of recorded 5-minute windows).
 
