@@ -25,14 +25,17 @@ DASK = str(Path(sys.executable).with_name("dask"))
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """The workers first, then the scheduler (a worker whose scheduler went first waits out its reconnect
+    timeout, 20 s)."""
+    for group in (procs[1:], procs[:1]):
+        for proc in group:
+            proc.terminate()
+        for proc in group:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="module")
