@@ -36,9 +36,9 @@ def test_posts_share_one_connection_and_carry_the_headers_and_bytes(server):
         http.close()
 
 
-def _one_answer_then_close(listener: socket.socket, answers: list[int]) -> None:
+def _one_answer_then_close(listener: socket.socket, answers: list[int], closed: threading.Event) -> None:
     """A server that answers one request per connection and then closes it while the client thinks it is kept
-    (no ``Connection: close``): the idle-timeout of a real front end."""
+    (no ``Connection: close``): the idle-timeout of a real front end. ``closed`` is set once it has."""
     while True:
         try:
             conn, _ = listener.accept()
@@ -54,15 +54,18 @@ def _one_answer_then_close(listener: socket.socket, answers: list[int]) -> None:
                 body += conn.recv(65536)
             answers.append(len(body))
             conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}')
+        closed.set()
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_post():
     listener = socket.create_server(("127.0.0.1", 0))
     answers: list[int] = []
-    threading.Thread(target=_one_answer_then_close, args=(listener, answers), daemon=True).start()
+    closed = threading.Event()
+    threading.Thread(target=_one_answer_then_close, args=(listener, answers, closed), daemon=True).start()
     http = Http(f"http://127.0.0.1:{listener.getsockname()[1]}", name="clob", timeout_secs=2)
     try:
         assert http.post("/order", b'{"a":1}') == (200, {})
+        assert closed.wait(5)  # idle, and closed by the server (a close racing the send is an unknown outcome)
         assert http.post("/order", b'{"b":22}') == (200, {})  # the closed one is seen, a new one opened: no unknown
         assert answers == [7, 8] and http.kept is not None and http.kept.opened == 2
     finally:
