@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fsm_bot.adapters.binance.buffer import BUFFER_FILE, load_frame
+from fsm_bot.adapters.binance.buffer import BUFFER_FILE, load_buffer
 from fsm_bot.adapters.binance.feed import BinanceFeed
 from fsm_bot.adapters.binance.parsers import parse_depth
 from fsm_bot.adapters.clock import ScaledClock
@@ -133,9 +133,9 @@ def test_the_candle_in_progress_never_enters_the_buffer(market):
     m1 = market.next_minute()
     market.wait_until(m1 + 55_000)
     assert feed.stream.messages >= 6  # in-progress updates came, every 10 s
-    buffered = feed.buffer.frame()
-    assert buffered["open_time"][-1] == m1 - M  # the minute in progress (m1) is not there
-    assert buffered.equals(DATA.filter(pl.col("open_time").is_in(buffered["open_time"].implode())))
+    buffered = feed.buffer.columns()
+    assert buffered.open_time[-1] == m1 - M  # the minute in progress (m1) is not there
+    assert buffered.equals(DATA.filter(pl.col("open_time").is_in(buffered.open_time.tolist())))
 
 
 def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
@@ -143,7 +143,7 @@ def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
     first.start()
     last_ms = first.buffer.last_open_ms()
     first.close()
-    assert len(load_frame(market.tmp / BUFFER_FILE, market.clock.now_ms())) == 100
+    assert len(load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())) == 100
     market.wait_until(last_ms + 6 * M + 20_000)
     asked = len(market.binance.klines_queries)
     second = market.feed()
@@ -156,7 +156,7 @@ def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
 
 
 def test_an_unreadable_buffer_file_is_ignored_and_refilled(market):
-    (market.tmp / BUFFER_FILE).write_bytes(b"not parquet at all")
+    (market.tmp / BUFFER_FILE).write_bytes(b"not numpy at all")
     feed = market.feed()
     feed.start()
     now = market.clock.now_ms()
@@ -336,8 +336,8 @@ def test_close_joins_the_stream_thread_and_persists_the_buffer(market):
     market.wait_until(m1 + 10_000)
     feed.close()
     assert not [t for t in threading.enumerate() if t.name == "binance-stream"]
-    saved = load_frame(market.tmp / BUFFER_FILE, market.clock.now_ms())
-    assert saved[-1].open_ms == m1 - M and [k.row() for k in saved] == list(feed.buffer.frame().iter_rows())
+    saved = load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())
+    assert saved[-1].open_ms == m1 - M and [k.row() for k in saved] == feed.buffer.rows()
 
 
 

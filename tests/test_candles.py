@@ -16,7 +16,6 @@ from hypothesis import given, strategies as st
 
 from fsm_bot import codec
 from fsm_bot.adapters import sim
-from fsm_bot.adapters.binance.buffer import SCHEMA
 from fsm_bot.candles import BUNDLED, BUNDLED_COLUMNS, Columns, digest, load_candles
 from fsm_bot.observed import FetchSeen
 from fsm_bot.ports import CANDLE_COLUMNS
@@ -56,6 +55,7 @@ def test_a_sim_session_reaches_its_first_action_without_polars(tmp_path):
         assert not {name for name in imported if name.startswith("polars.")}, state_dir.name
 
 
+SCHEMA = {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 numbers = st.one_of(finite, st.just(math.nan))
 rows = st.lists(st.tuples(st.integers(0, 2**52), *[numbers] * 6), max_size=30)
@@ -77,3 +77,10 @@ def test_columns_from_rows_equal_the_frame_of_the_same_rows(table):
     assert Columns.rows(table).equals(frame) and Columns.of(frame).equals(Columns.rows(table))
     if table:
         assert int(Columns.rows(table).open_time[-1]) == table[-1][0]
+
+
+def test_a_trading_process_loads_its_adapters_without_polars():
+    code = ("import sys; from fsm_bot import runner, watchers, wiring; wiring.load_adapters('paper'); "
+            "import fsm_bot.adapters.binance.buffer; print(sorted(m for m in sys.modules if m.startswith('polars')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

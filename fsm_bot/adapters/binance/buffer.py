@@ -1,6 +1,7 @@
 """The closed-candle buffer the feed reads from, shared by the stream's thread and the engine's,
-and its persistence: saved atomically as parquet in the state dir so a restart does not wait for
-the bootstrap window, and loaded back through the same checks as any other input."""
+and its persistence: saved atomically in the state dir (its columns in numpy's format: no polars in a
+trading process) so a restart does not wait for the bootstrap window, and loaded back through the same
+checks as any other input."""
 
 from __future__ import annotations
 
@@ -13,19 +14,18 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-import polars as pl
+import numpy as np
 
 from fsm_bot.adapters.binance.parsers import Kline, kline
+from fsm_bot.candles import Columns
 from fsm_bot.errors import DataError
-from fsm_bot.indicators import Columns
 from fsm_bot.logs import event
 from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS
 
-BUFFER_FILE = "candles-buffer.parquet"
+BUFFER_FILE = "candles-buffer.npz"
 KEEP_CANDLES = 300
 
 log = logging.getLogger("fsm_bot.binance")
-SCHEMA = {"open_time": pl.Int64, **{c: pl.Float64 for c in CANDLE_COLUMNS[1:]}}
 
 
 class CandleBuffer:
@@ -85,19 +85,16 @@ class CandleBuffer:
     def columns(self, before_ms: int | None = None, count: int | None = None) -> Columns:
         return Columns.rows(self.rows(before_ms, count))
 
-    def frame(self, before_ms: int | None = None, count: int | None = None) -> pl.DataFrame:
-        return pl.DataFrame(self.rows(before_ms, count), schema=SCHEMA, orient="row")
-
     def __len__(self) -> int:
         return len(self._rows)
 
 
-def save_frame(frame: pl.DataFrame, path: Path) -> None:
+def save_buffer(columns: Columns, path: Path) -> None:
     """Atomically: a temp file in the same folder, fsynced, then renamed over the old one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            frame.write_parquet(f)
+            np.savez(f, **{name: getattr(columns, name) for name in CANDLE_COLUMNS})
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -107,18 +104,19 @@ def save_frame(frame: pl.DataFrame, path: Path) -> None:
         raise
 
 
-def load_frame(path: Path, now_ms: int) -> list[Kline]:
+def load_buffer(path: Path, now_ms: int) -> list[Kline]:
     """The persisted buffer's candles closed by ``now_ms``, checked like any input; none when the
     file is absent or unusable (it is a cache: REST refills it)."""
     if not path.is_file():
         return []
     try:
-        frame = pl.read_parquet(path, columns=list(CANDLE_COLUMNS))
-        rows = [_stored(r, path.name) for r in frame.iter_rows()]
+        with np.load(path, allow_pickle=False) as kept:
+            columns = [kept[name].tolist() for name in CANDLE_COLUMNS]
+        rows = [_stored(r, path.name) for r in zip(*columns)]
     except DataError as exc:
         event(log, logging.WARNING, "binance", f"{path.name} ignored: {exc}", error_code="bad_buffer")
         return []
-    except Exception as exc:  # polars raises several kinds for a file that is not parquet
+    except Exception as exc:  # numpy and zipfile raise several kinds for a file that is not theirs
         event(log, logging.WARNING, "binance", f"{path.name} ignored: {type(exc).__name__}", error_code="bad_buffer")
         return []
     return [k for k in rows if k.open_ms + MINUTE_MS <= now_ms]

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fsm_bot.adapters.binance.buffer import BUFFER_FILE, KEEP_CANDLES, CandleBuffer, load_frame, save_frame
+from fsm_bot.adapters.binance.buffer import BUFFER_FILE, KEEP_CANDLES, CandleBuffer, load_buffer, save_buffer
 from fsm_bot.adapters.binance.parsers import DEPTH_STREAM_PATH, STREAM_PATH, Kline
 from fsm_bot.adapters.binance.rest import BinanceRest
 from fsm_bot.adapters.binance.stream import ClockPause, StreamedDepth, depth_stream, kline_stream
@@ -91,7 +91,7 @@ class BinanceFeed:
         """Load the persisted buffer, fill the gap from REST, start the stream. Binance being down is
         logged, not raised: the session goes on and skips the intervals it cannot decide honestly."""
         if self.buffer_path is not None:
-            self.buffer.add(load_frame(self.buffer_path, self.clock.now_ms()))
+            self.buffer.add(load_buffer(self.buffer_path, self.clock.now_ms()))
         try:
             self.catch_up(self.rest)
         except (TransientError, DataError) as exc:
@@ -154,7 +154,7 @@ class BinanceFeed:
             return
         with self._save_lock:
             try:
-                save_frame(self.buffer.frame(), self.buffer_path)
+                save_buffer(self.buffer.columns(), self.buffer_path)
             except OSError as exc:
                 event(log, logging.WARNING, "binance", f"{self.buffer_path.name} not saved: {exc}",
                       error_code="buffer_unsaved")
