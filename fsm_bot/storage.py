@@ -9,9 +9,12 @@ n-th write through here fails.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import tempfile
 from pathlib import Path
+from typing import IO, Callable
 
 from fsm_bot import failpoints
 from fsm_bot.errors import StorageError
@@ -111,6 +114,22 @@ def replace(path: Path | str, data: bytes) -> None:
     except OSError as exc:
         raise refused(path, exc, "replace") from None
     fsync_dir(path.parent)
+
+
+def replace_by(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """``path`` replaced by what ``write`` writes to a file object: a temporary file beside it, fsynced, renamed
+    over it. An ``OSError`` (a cache's writer logs it, a download's names its flag) leaves the old file whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def clean_temporaries(directory: Path | str) -> list[str]:

@@ -15,9 +15,8 @@ from typing import Mapping
 
 import polars as pl
 
-from fsm_bot.adapters.binance.buffer import save_frame
 from fsm_bot.errors import ConfigError, StorageError
-from fsm_bot.storage import ADVICE
+from fsm_bot.storage import ADVICE, replace_by
 
 
 def schema_text(schema: Mapping[str, pl.DataType]) -> str:
@@ -68,7 +67,7 @@ class Checkpoints:
         frame = self.frame.sort(self.sort_by, nulls_last=True, maintain_order=True) if self.sort_by else self.frame
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            save_frame(frame, self.path)
+            replace_by(self.path, frame.write_parquet)
             fd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(fd)

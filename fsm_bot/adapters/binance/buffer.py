@@ -5,10 +5,7 @@ checks as any other input."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ from fsm_bot.candles import Columns
 from fsm_bot.errors import DataError
 from fsm_bot.logs import event
 from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS
+from fsm_bot.storage import replace_by
 
 BUFFER_FILE = "candles-buffer.npz"
 KEEP_CANDLES = 300
@@ -90,18 +88,8 @@ class CandleBuffer:
 
 
 def save_buffer(columns: Columns, path: Path) -> None:
-    """Atomically: a temp file in the same folder, fsynced, then renamed over the old one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{name: getattr(columns, name) for name in CANDLE_COLUMNS})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Atomically (``storage.replace_by``); an ``OSError`` is the caller's to log."""
+    replace_by(path, lambda f: np.savez(f, **{name: getattr(columns, name) for name in CANDLE_COLUMNS}))
 
 
 def load_buffer(path: Path, now_ms: int) -> list[Kline]:
