@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
@@ -119,6 +118,8 @@ def replace(path: Path | str, data: bytes) -> None:
 def replace_by(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """``path`` replaced by what ``write`` writes to a file object: a temporary file beside it, fsynced, renamed
     over it. An ``OSError`` (a cache's writer logs it, a download's names its flag) leaves the old file whole."""
+    import tempfile  # here: the journal's process needs it only once a cache or a download writes
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
