@@ -49,9 +49,8 @@ class Columns:
         if isinstance(candles, Columns):
             return candles
         try:
-            first = np.asarray(candles.get_column(CANDLE_COLUMNS[0]).to_numpy()).astype(np.int64, copy=False)
-            rest = [np.asarray(candles.get_column(name).to_numpy()).astype(np.float64, copy=False)
-                    for name in CANDLE_COLUMNS[1:]]
+            first = candles.get_column(CANDLE_COLUMNS[0]).to_numpy().astype(np.int64, copy=False)
+            rest = [candles.get_column(name).to_numpy().astype(np.float64, copy=False) for name in CANDLE_COLUMNS[1:]]
         except _frame_errors() as exc:
             raise ColumnError(f"unusable candle frame: {exc}") from None
         return cls(first, *rest)
@@ -72,10 +71,6 @@ class Columns:
         return cls(first, *(np.array(raw[name], dtype=np.float64) for name in CANDLE_COLUMNS[1:]))
 
     def __len__(self) -> int:
-        return len(self.open_time)
-
-    @property
-    def height(self) -> int:
         return len(self.open_time)
 
     def slice(self, offset: int, length: int) -> "Columns":
@@ -99,7 +94,7 @@ def _frame_errors() -> tuple[type[BaseException], ...]:
 
 
 class ColumnError(ValueError):
-    pass
+    """A candle frame whose columns are missing or not numbers."""
 
 
 def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:

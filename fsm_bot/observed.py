@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from fsm_bot.candles import Columns
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
-from fsm_bot.indicators import Columns, Window
+from fsm_bot.indicators import Window
 from fsm_bot.ports import Depth, Held, Market, Outcome, SignedOrder, SubmitResult, Trade
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))

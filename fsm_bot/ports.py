@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from fsm_bot.slugs import SLUG, slug, slug_start_ms  # noqa: F401 (the markets' names, part of what the ports speak)
 
 if TYPE_CHECKING:  # a window of candles is only named here: what reads a journal needs no numpy
-    from fsm_bot.indicators import Columns
+    from fsm_bot.candles import Columns
 
 Side = Literal["UP", "DOWN"]
 

@@ -1,14 +1,13 @@
 """Writes ``fsm_bot/data/btcusdt_1m_sample.npz``: the bundled sample's columns as ``load_candles`` reads them
 from ``btcusdt_1m_sample.parquet``, with that file's sha256, so that a replay of the sample needs no polars
-(``fsm_bot.adapters.sim.replay``). Run it after changing the parquet; ``tests/test_replay_columns.py`` checks
-the two agree."""
+(``fsm_bot.adapters.sim.replay``). Run it after changing the parquet; ``tests/test_candles.py`` checks the
+two agree."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from fsm_bot.adapters.sim import BUNDLED, BUNDLED_COLUMNS, digest, load_candles
-from fsm_bot.indicators import Columns
+from fsm_bot.candles import BUNDLED, BUNDLED_COLUMNS, Columns, digest, load_candles
 from fsm_bot.ports import CANDLE_COLUMNS
 
 

@@ -67,8 +67,8 @@ def snapshot(view: Session, now_ms: int, candles: Columns, depth: Depth | None, 
     its span at once); otherwise it is computed here from the candles."""
     cfg = view.cfg
     k, start, end = view.interval, view.interval_start(view.interval), view.interval_end(view.interval)
-    if candles.height < cfg.candles:
-        return Skip(reason="insufficient_candles", detail=f"{candles.height} of {cfg.candles} closed candles")
+    if len(candles) < cfg.candles:
+        return Skip(reason="insufficient_candles", detail=f"{len(candles)} of {cfg.candles} closed candles")
     w = known
     if w is None:
         try:
@@ -104,7 +104,7 @@ def snapshot(view: Session, now_ms: int, candles: Columns, depth: Depth | None, 
         return Skip(reason="indicators_unavailable", detail=f"rsi {ind.rsi}, macd {ind.macd}/{ind.macd_signal}")
     up, down = market.up_book, market.down_book
     return Fetched(snapshot=Snapshot(
-        interval=k, start_ms=start, end_ms=end, candle_count=candles.height, last_candle_ms=shape.last_open_ms,
+        interval=k, start_ms=start, end_ms=end, candle_count=len(candles), last_candle_ms=shape.last_open_ms,
         close=ind.close, rsi=ind.rsi, macd=ind.macd, macd_signal=ind.macd_signal, imbalance=ind.imbalance,
         imbalance_source=ind.imbalance_source, range_pct=ind.range_pct, slug=market.slug,
         condition_id=market.condition_id, up_token=market.up_token, down_token=market.down_token,

@@ -34,7 +34,7 @@ def differing(frame: pl.DataFrame, starts: np.ndarray, cfg: Config = Config()) -
     out = []
     for t in starts.tolist():
         candles = feed.candles(t, cfg.candles)
-        if candles.height < cfg.candles:
+        if len(candles) < cfg.candles:
             assert table.at(t, cfg) is None
             continue
         if bits(table.at(t, cfg)) != bits(indicators.window(indicators.Columns.of(candles), cfg)):

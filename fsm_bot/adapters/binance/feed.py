@@ -17,8 +17,8 @@ from fsm_bot.adapters.binance.rest import BinanceRest
 from fsm_bot.adapters.binance.stream import ClockPause, StreamedDepth, depth_stream, kline_stream
 from fsm_bot.adapters.coingecko import CoinGecko
 from fsm_bot.adapters.http import Backoff, Http
+from fsm_bot.candles import Columns
 from fsm_bot.errors import DataError, TransientError
-from fsm_bot.indicators import Columns
 from fsm_bot.logs import event
 from fsm_bot.ports import MINUTE_MS, Clock, Depth, Outcome
 
