@@ -9,7 +9,6 @@ Secrets never live here: ``wiring.py`` alone reads them.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
@@ -246,6 +245,7 @@ def load(config_file: Path | None = None, env: Mapping[str, str] | None = None,
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     if config_file is not None:
+        import tomllib  # a resume reads no TOML: imported when a file is given
         try:
             table = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:  # missing, a folder, not UTF-8, not TOML, an int of 4300+ digits

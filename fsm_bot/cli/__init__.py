@@ -10,18 +10,19 @@ fast; Ctrl-C and SIGTERM are answered from the first line of ``main`` on.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from fsm_bot import stopping
-from fsm_bot.cli import data, research, session, sweep
 from fsm_bot.cli.parser import parser
 from fsm_bot.errors import BotError, Interrupted
 
-COMMANDS = {"start": session.start, "resume": session.resume, "status": session.status, "graph": session.graph,
-            "risk": research.risk, "backtest": research.backtest, "report": session.report,
-            "history": session.history, "doctor": session.doctor, "data": data.data,
-            "sweep": sweep.sweep}
+COMMANDS = {"start": "session.start", "resume": "session.resume", "status": "session.status",
+            "graph": "session.graph", "risk": "research.risk", "backtest": "research.backtest",
+            "report": "session.report", "history": "session.history", "doctor": "session.doctor",
+            "data": "data.data", "sweep": "sweep.sweep"}
+"""Each command's function, as ``module.function`` under ``fsm_bot.cli``: only the one run is imported."""
 RESUMABLE = ("start", "resume")
 
 
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
         command = args.command
         stopping.check()
-        return COMMANDS[command](args)
+        return command_function(command)(args)
     except BotError as exc:
         hint = "; the journal is intact: `fsm-bot resume` continues" if isinstance(exc, Interrupted) and \
             command in RESUMABLE and "resume" not in str(exc) else ""
@@ -46,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "; the journal is intact: `fsm-bot resume` continues" if command in RESUMABLE else ""
         print(f"fsm-bot {command}: interrupted{hint}", file=sys.stderr)
         return 130
+
+
+def command_function(command: str) -> Callable[..., int]:
+    module, name = COMMANDS[command].split(".")
+    return getattr(importlib.import_module(f"fsm_bot.cli.{module}"), name)
 
 
 if __name__ == "__main__":
