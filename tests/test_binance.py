@@ -155,6 +155,16 @@ def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
     assert len(second.buffer) == 105
 
 
+def test_an_earlier_releases_buffer_file_is_removed_once_the_buffer_is_saved(market):
+    old = market.tmp / "candles-buffer.parquet"
+    old.write_bytes(b"PAR1 as an earlier release left it")
+    feed = market.feed()
+    feed.start()
+    feed.close()
+    assert not old.exists()
+    assert len(load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())) == 100
+
+
 def test_an_unreadable_buffer_file_is_ignored_and_refilled(market):
     (market.tmp / BUFFER_FILE).write_bytes(b"not numpy at all")
     feed = market.feed()

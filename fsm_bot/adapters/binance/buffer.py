@@ -21,6 +21,8 @@ from fsm_bot.ports import CANDLE_COLUMNS, MINUTE_MS
 from fsm_bot.storage import replace_by
 
 BUFFER_FILE = "candles-buffer.npz"
+SUPERSEDED = ("candles-buffer.parquet",)
+"""What earlier releases saved the buffer as: removed once the buffer is saved in its place."""
 KEEP_CANDLES = 300
 
 log = logging.getLogger("fsm_bot.binance")
@@ -88,8 +90,11 @@ class CandleBuffer:
 
 
 def save_buffer(columns: Columns, path: Path) -> None:
-    """Atomically (``storage.replace_by``); an ``OSError`` is the caller's to log."""
+    """Atomically (``storage.replace_by``), then an earlier release's copy beside it removed; an ``OSError`` is
+    the caller's to log."""
     replace_by(path, lambda f: np.savez(f, **{name: getattr(columns, name) for name in CANDLE_COLUMNS}))
+    for name in SUPERSEDED:
+        path.with_name(name).unlink(missing_ok=True)
 
 
 def load_buffer(path: Path, now_ms: int) -> list[Kline]:
