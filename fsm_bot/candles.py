@@ -117,7 +117,10 @@ def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:
     if neutral_taker and missing == ["taker_buy_base"]:
         lazy, missing = lazy.with_columns(taker_buy_base=pl.col("volume").cast(pl.Float64) / 2), []
     if missing:
-        raise ConfigError(f"--data {path}: missing column(s) {missing}; need {list(CANDLE_COLUMNS)}")
+        hint = ("; an OHLCV file has no taker flow for the imbalance: `fsm-bot data binance` downloads candles with "
+                "it (only `backtest --prices` reads a file without it, as half the volume)"
+                if missing == ["taker_buy_base"] else "")
+        raise ConfigError(f"--data {path}: missing column(s) {missing}; need {list(CANDLE_COLUMNS)}{hint}")
     times = pl.col("open_time")
     if schema["open_time"] != pl.Int64:
         times = times.dt.epoch("ms") if isinstance(schema["open_time"], pl.Datetime) else times.cast(pl.Int64)
