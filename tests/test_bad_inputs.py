@@ -347,3 +347,12 @@ def test_the_environment_is_parsed_the_same_way(monkeypatch):
     for name in FIELDS:
         with pytest.raises(ConfigError, match=config.env_name(name)):
             config.load(None, {config.env_name(name): "\u0661e400"})
+
+
+def test_a_date_is_its_utc_midnight_for_every_span_flag():
+    from fsm_bot.cli.options import when
+    assert when("2024-05-01", "--from", 300) == when("2024-05-01T00:00:00Z", "--from", 300) == 1714521600000
+    with pytest.raises(ConfigError, match="the zone"):
+        when("2024-05-01T00:00:00", "--from", 300)
+    with pytest.raises(ConfigError, match="--to"):
+        when("2024-13-01", "--to", 300)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import sys
 import time
 from typing import Any, Iterator
@@ -13,7 +12,6 @@ from typing import Any, Iterator
 from fsm_bot.cli.options import output, usage, when
 from fsm_bot.errors import DataError, EnvironmentFailure, TransientError
 
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SHOWN = 5
 
 
@@ -66,7 +64,7 @@ def polymarket(args: argparse.Namespace) -> int:
 # -- flags -------------------------------------------------------------------------------------------
 def instant(text: str, flag: str, grid_secs: int) -> int:
     """``--from``/``--to``: a date (its UTC midnight), ISO-8601 UTC or unix seconds, on the grid; ms."""
-    ms = when(text + "T00:00:00Z" if DATE.fullmatch(text) else text, flag, grid_secs)
+    ms = when(text, flag, grid_secs)
     assert ms is not None
     return ms
 

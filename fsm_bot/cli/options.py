@@ -7,10 +7,13 @@ import argparse
 import contextlib
 import math
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
 from fsm_bot.errors import BotError, ConfigError, StorageError
+
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def load_config(args: argparse.Namespace, env: dict[str, str] | None = None, **overrides: object):
@@ -40,11 +43,12 @@ def numbers(text: str | None, flag: str, low: float, high: float, *, low_ok: boo
 
 
 def when(text: str | None, flag: str, interval_secs: int) -> int | None:
-    """A time flag (``--from``, ``--to``): ISO-8601 UTC or unix seconds on the interval grid, as ms."""
+    """A time flag (``--from``, ``--to``): a date (its UTC midnight), ISO-8601 UTC or unix seconds on the interval
+    grid, as ms."""
     if text is None:
         return None
     from fsm_bot import wiring
-    return wiring.parse_start(text, interval_secs, flag)
+    return wiring.parse_start(text + "T00:00:00Z" if DATE.fullmatch(text) else text, interval_secs, flag)
 
 
 def output(path: Path | None, flag: str, *, folder: bool) -> Path | None:

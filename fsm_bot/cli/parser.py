@@ -163,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
                        description="The same machine, handlers and simulated venue as --sim, 18-interval session "
                        "after session over a span of candles; per-session results, decisions, an aggregate and plots.")
     p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
-    p.add_argument("--from", dest="first", metavar="T", help="first session start (ISO-8601 UTC or unix seconds)")
+    p.add_argument("--from", dest="first", metavar="T", help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
     p.add_argument("--to", dest="last", metavar="T", help="last session start")
     p.add_argument("--policy", choices=("tiered", "strict"), help="prediction policy (default tiered)")
     p.add_argument("--seed", metavar="N", help="seed of the simulated venue's books (default 1)")
@@ -205,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
                         "the account sees, sizing and halts included); edge, the hit rate's 95%% Wilson lower "
                         "bound minus break-even at the trial's entry prices")
     p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
-    p.add_argument("--from", dest="first", metavar="T", help="first session start (ISO-8601 UTC or unix seconds)")
+    p.add_argument("--from", dest="first", metavar="T", help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
     p.add_argument("--to", dest="last", metavar="T", help="last session start")
     p.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR",
                    help="where sweep.parquet, summary.json, the plot and the per-chunk results go (default ./sweep)")
