@@ -141,6 +141,9 @@ CASES = [
     case("backtest --from 2024-03-13T16:00:00Z --to 2024-03-13T14:00:00Z", 2, "--to"),
     case("backtest --from 0001-01-01T00:00:00+01:00", 2, "--from"),
     case("backtest --from 2030-01-01T00:00:00Z", 2, "--from/--to"),
+    case("backtest --cluster nonsense", 2, "--cluster"),
+    case("backtest --cluster tcp://127.0.0.1:99999", 2, "--cluster"),
+    case("sweep --grid sweeps/tiered.toml --cluster tcp://scheduler", 2, "--cluster"),
     # --data
     *(case(f"{cmd} --data {{tmp}}/{f}", 2, "--data")
       for cmd in ("backtest", START) for f in ("missing.parquet", "text.parquet", "nocols.parquet", "adir")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +40,18 @@ def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text[:40]!r}")
         return value
     return parse
+
+
+_CLUSTER = re.compile(r"(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+def _cluster(text: str) -> str:
+    """An argparse type: a Dask scheduler's address, ``[tcp|tls|ws|wss|ucx://]HOST:PORT`` (checked before any
+    data is read; a scheduler that does not answer is found when it is asked)."""
+    m = _CLUSTER.fullmatch(text)
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a Dask scheduler's address, tcp://HOST:PORT, got {text[:60]!r}")
+    return text
 
 
 def _session_options(p: argparse.ArgumentParser) -> None:
@@ -176,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
     p.add_argument("--workers", type=_whole(1, 1024), metavar="N",
                    help="local processes running the month chunks (default: every core; 1: this process)")
-    p.add_argument("--cluster", metavar="ADDRESS", help="run the month chunks on a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS", help="run the month chunks on a Dask scheduler, e.g. tcp://host:8786")
     g = p.add_argument_group("recorded Polymarket prices")
     g.add_argument("--prices", type=Path, metavar="FILE",
                    help="also run against the recorded prices and resolutions of FILE (the schema `fsm-bot data "
@@ -210,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR",
                    help="where sweep.parquet, summary.json, the plot and the per-chunk results go (default ./sweep)")
     p.add_argument("--workers", type=_whole(1, 1024), metavar="N", help="local processes (default: every core)")
-    p.add_argument("--cluster", metavar="ADDRESS", help="run the chunks on a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS", help="run the chunks on a Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
 
     p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
