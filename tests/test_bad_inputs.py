@@ -142,6 +142,7 @@ CASES = [
     case("backtest --from 0001-01-01T00:00:00+01:00", 2, "--from"),
     case("backtest --from 2030-01-01T00:00:00Z", 2, "--from/--to"),
     case("backtest --cluster nonsense", 2, "--cluster"),
+    case("backtest --decisions {tmp}/rows.txt", 2, "--decisions"),
     case("backtest --cluster tcp://127.0.0.1:99999", 2, "--cluster"),
     case("sweep --grid sweeps/tiered.toml --cluster tcp://scheduler", 2, "--cluster"),
     # --data

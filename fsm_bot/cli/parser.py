@@ -54,6 +54,14 @@ def _cluster(text: str) -> str:
     return text
 
 
+def _table_file(text: str) -> Path:
+    """An argparse type: a file a table is written to, its format named by its suffix (``.parquet`` or ``.csv``)."""
+    path = Path(text)
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise argparse.ArgumentTypeError(f"expected a .parquet or .csv file (the suffix says which), got {text[:80]!r}")
+    return path
+
+
 def _session_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("session")
     g.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings (see README, Configuration)")
@@ -185,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--intervals", metavar="N", help="intervals per session (default 18)")
     p.add_argument("--out", type=Path, default=Path("backtest"), metavar="DIR",
                    help="where sessions.parquet, aggregate.json and the plots go (default ./backtest)")
-    p.add_argument("--decisions", type=Path, metavar="FILE", help="write one row per interval (parquet, or CSV by suffix)")
+    p.add_argument("--decisions", type=_table_file, metavar="FILE", help="write one row per interval to a .parquet or .csv file")
     p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
     p.add_argument("--workers", type=_whole(1, 1024), metavar="N",
                    help="local processes running the month chunks (default: every core; 1: this process)")

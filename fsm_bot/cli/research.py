@@ -58,11 +58,9 @@ def backtest(args: argparse.Namespace) -> int:
         span = f"starting {starts[0][:16].replace('T', ' ')} to {starts[-1][:16].replace('T', ' ')} UTC"
         (args.out / "report.html").write_text(backtest_page.page(summary, cfg, plots, span), encoding="utf-8")
     if args.decisions:
+        from fsm_bot.research import compare
         with writing(args.decisions, "--decisions", folder=False):
-            if args.decisions.suffix == ".csv":
-                decisions.write_csv(args.decisions)
-            else:
-                decisions.write_parquet(args.decisions)
+            compare.write_decisions(decisions, args.decisions)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -145,4 +145,4 @@ def decisions_path(path: Any) -> Any:
 
 
 def write_decisions(frame: pl.DataFrame, path: Any) -> None:
-    frame.write_csv(path) if path.suffix == ".csv" else frame.write_parquet(path)
+    frame.write_csv(path) if path.suffix.lower() == ".csv" else frame.write_parquet(path)
