@@ -256,7 +256,9 @@ def test_a_search_value_off_its_step_is_never_drawn(tmp_path):
 
 def test_a_dask_cluster_gives_what_one_worker_gives(tmp_path, walked):
     from distributed import LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         code, summary, err = sweep(tmp_path, "--train", "1mo", "--cluster", cluster.scheduler_address)
     assert code == 0, err
     assert (summary["evaluated"], summary["workers"]) == (8, "cluster")

@@ -43,11 +43,14 @@ def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
 
 
 _CLUSTER = re.compile(r"(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+_IN_PROCESS = re.compile(r"inproc://\S+")  # a scheduler in this very process (a caller of ``cli.main``)
 
 
 def _cluster(text: str) -> str:
-    """An argparse type: a Dask scheduler's address, ``[tcp|tls|ws|wss|ucx://]HOST:PORT`` (checked before any
-    data is read; a scheduler that does not answer is found when it is asked)."""
+    """An argparse type: a Dask scheduler's address, ``[tcp|tls|ws|wss|ucx://]HOST:PORT`` or ``inproc://...``
+    (checked before any data is read; a scheduler that does not answer is found when it is asked)."""
+    if _IN_PROCESS.fullmatch(text):
+        return text
     m = _CLUSTER.fullmatch(text)
     if m is None or not 1 <= int(m.group(3)) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a Dask scheduler's address, tcp://HOST:PORT, got {text[:60]!r}")
