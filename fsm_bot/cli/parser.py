@@ -42,17 +42,15 @@ def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-_CLUSTER = re.compile(r"(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
-_IN_PROCESS = re.compile(r"inproc://\S+")  # a scheduler in this very process (a caller of ``cli.main``)
+_CLUSTER = re.compile(r"inproc://\S+"
+                      r"|(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
 
 
 def _cluster(text: str) -> str:
-    """An argparse type: a Dask scheduler's address, ``[tcp|tls|ws|wss|ucx://]HOST:PORT`` or ``inproc://...``
-    (checked before any data is read; a scheduler that does not answer is found when it is asked)."""
-    if _IN_PROCESS.fullmatch(text):
-        return text
+    """An argparse type: a Dask scheduler's address, ``[tcp|tls|ws|wss|ucx://]HOST:PORT``, or ``inproc://...`` for one
+    in the calling process (checked before any data is read; a scheduler that does not answer is found when asked)."""
     m = _CLUSTER.fullmatch(text)
-    if m is None or not 1 <= int(m.group(3)) <= 65535:
+    if m is None or m["port"] is not None and not 1 <= int(m["port"]) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a Dask scheduler's address, tcp://HOST:PORT, got {text[:60]!r}")
     return text
 
@@ -187,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
                        description="The same machine, handlers and simulated venue as --sim, 18-interval session "
                        "after session over a span of candles; per-session results, decisions, an aggregate and plots.")
     p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
-    p.add_argument("--from", dest="first", metavar="T", help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
+    p.add_argument("--from", dest="first", metavar="T",
+                   help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
     p.add_argument("--to", dest="last", metavar="T", help="last session start")
     p.add_argument("--policy", choices=("tiered", "strict"), help="prediction policy (default tiered)")
     p.add_argument("--seed", metavar="N", help="seed of the simulated venue's books (default 1)")
@@ -196,11 +195,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--intervals", metavar="N", help="intervals per session (default 18)")
     p.add_argument("--out", type=Path, default=Path("backtest"), metavar="DIR",
                    help="where sessions.parquet, aggregate.json and the plots go (default ./backtest)")
-    p.add_argument("--decisions", type=_table_file, metavar="FILE", help="write one row per interval to a .parquet or .csv file")
+    p.add_argument("--decisions", type=_table_file, metavar="FILE",
+                   help="write one row per interval to a .parquet or .csv file")
     p.add_argument("--json", action="store_true", help="print the aggregate as JSON only")
     p.add_argument("--workers", type=_whole(1, 1024), metavar="N",
                    help="local processes running the month chunks (default: every core; 1: this process)")
-    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS", help="run the month chunks on a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS",
+                   help="run the month chunks on a Dask scheduler, e.g. tcp://host:8786")
     g = p.add_argument_group("recorded Polymarket prices")
     g.add_argument("--prices", type=Path, metavar="FILE",
                    help="also run against the recorded prices and resolutions of FILE (the schema `fsm-bot data "
@@ -229,12 +230,14 @@ def parser() -> argparse.ArgumentParser:
                         "the account sees, sizing and halts included); edge, the hit rate's 95%% Wilson lower "
                         "bound minus break-even at the trial's entry prices")
     p.add_argument("--data", type=Path, metavar="FILE", help="parquet of 1-minute candles (default: the bundled sample)")
-    p.add_argument("--from", dest="first", metavar="T", help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
+    p.add_argument("--from", dest="first", metavar="T",
+                   help="first session start (a date: its UTC midnight; ISO-8601 UTC or unix seconds)")
     p.add_argument("--to", dest="last", metavar="T", help="last session start")
     p.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR",
                    help="where sweep.parquet, summary.json, the plot and the per-chunk results go (default ./sweep)")
     p.add_argument("--workers", type=_whole(1, 1024), metavar="N", help="local processes (default: every core)")
-    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS", help="run the chunks on a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cluster", type=_cluster, metavar="ADDRESS",
+                   help="run the chunks on a Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
 
     p = sub.add_parser("risk", help="the sizing and halt rules' risk: exact outcome distribution and Monte Carlo",
