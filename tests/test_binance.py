@@ -141,9 +141,11 @@ def test_the_candle_in_progress_never_enters_the_buffer(market):
 def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
     first = market.feed()
     first.start()
-    last_ms = first.buffer.last_open_ms()
     first.close()
-    assert len(load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())) == 100
+    saved = load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())
+    last_ms = first.buffer.last_open_ms()
+    # 100 backfilled, and one more if a minute closed on the stream before the close (a slow machine)
+    assert len(saved) == len(first.buffer) in (100, 101) and saved[-1].open_ms == last_ms
     market.wait_until(last_ms + 6 * M + 20_000)
     asked = len(market.binance.klines_queries)
     second = market.feed()
@@ -152,7 +154,7 @@ def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
     assert (gap["startTime"], gap["endTime"], gap["limit"]) == (str(last_ms + M), str(last_ms + 5 * M), "5")
     now = market.clock.now_ms()
     assert second.candles(now, 100).equals(expected(now, 100))
-    assert len(second.buffer) == 105
+    assert len(second.buffer) == len(saved) + 5
 
 
 def test_an_earlier_releases_buffer_file_is_removed_once_the_buffer_is_saved(market):
@@ -162,7 +164,7 @@ def test_an_earlier_releases_buffer_file_is_removed_once_the_buffer_is_saved(mar
     feed.start()
     feed.close()
     assert not old.exists()
-    assert len(load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())) == 100
+    assert len(load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())) == len(feed.buffer) >= 100
 
 
 def test_an_unreadable_buffer_file_is_ignored_and_refilled(market):
