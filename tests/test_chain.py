@@ -149,7 +149,7 @@ def test_the_command_posts_alerts_and_serves_metrics_while_it_runs(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     d = tmp_path / "state"
-    proc = subprocess.Popen([EXE, "start", "--sim", "--state-dir", str(d), "--speed", "300", "--notify",
+    proc = subprocess.Popen([EXE, "start", "--sim", "--state-dir", str(d), "--speed", "3000", "--notify",
                              f"{hook.url}/generic", "--metrics-port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     scraped = []
@@ -161,7 +161,7 @@ def test_the_command_posts_alerts_and_serves_metrics_while_it_runs(tmp_path):
                                    if line.startswith("fsm_bot_intervals_total{")))
             except requests.ConnectionError:
                 pass
-            time.sleep(0.25)
+            time.sleep(0.05)
         out, err = proc.communicate(timeout=120)
     finally:
         hook.server.stop()
