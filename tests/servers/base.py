@@ -100,6 +100,7 @@ class JsonServer:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status or -1 for no reply)
         self.lock = threading.Lock()
+        self.before_request: Callable[[], None] | None = None  # run first on every request (``World.at``)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -154,6 +155,8 @@ class JsonServer:
         return None
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        if self.before_request is not None:
+            self.before_request()
         parts = urlsplit(h.path)
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from fsm_bot.adapters.sim import BUNDLED, load_candles
 from fsm_bot.config import env_name
-from tests.servers.base import FakeTime
+from tests.servers.base import FakeTime, JsonServer
 from tests.servers.polymarket_trading import install_trading
 from tests.servers.binance import FakeBinance, FakeCoinGecko
 from tests.servers.polymarket import FakePolymarket
@@ -49,6 +49,8 @@ class World:
     extra_env: dict[str, str] = field(default_factory=dict)
     timers: list[threading.Thread] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
+    pending: list[tuple[int, Callable[[], Any]]] = field(default_factory=list)  # (when_ms, action) not yet done
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def urls(self) -> dict[str, str]:
         urls = {**self.binance.urls(), **self.coingecko.urls(), **self.polymarket.urls()}
@@ -78,20 +80,41 @@ class World:
         return proc.returncode, out, err
 
     def at(self, interval: int, offset_secs: float, action: Callable[[], Any]) -> None:
-        """Do ``action`` when the fake clock reaches ``offset_secs`` into interval ``interval`` (1-based)."""
+        """Do ``action`` when the fake clock reaches ``offset_secs`` into interval ``interval`` (1-based): on a
+        timer thread, and at the latest before any of the world's HTTP servers handles a request at or after
+        that moment. At 300x a second is 3 ms of wall time, so a timer woken late on a busy machine would
+        otherwise let the very request the fault was armed for (the next interval's order) slip past it."""
         when_ms = START_MS + (interval - 1) * 300_000 + int(offset_secs * 1000)
+        with self.pending_lock:
+            self.pending.append((when_ms, action))
 
         def wait_then_act() -> None:
             while not self.stopped.is_set():
                 left_ms = when_ms - self.time.now_ms()
                 if left_ms <= 0:
-                    action()
+                    self.run_due()
                     return
                 self.stopped.wait(min(left_ms / 1000 / self.speed, 0.01))
 
         thread = threading.Thread(target=wait_then_act, daemon=True)
         thread.start()
         self.timers.append(thread)
+
+    def run_due(self) -> None:
+        """Do each pending action whose moment has come, once, in the order they were asked for; a request
+        that arrives meanwhile waits until they are done."""
+        if not self.pending:
+            return
+        with self.pending_lock:
+            now = self.time.now_ms()
+            due = [p for p in self.pending if p[0] <= now]
+            self.pending[:] = [p for p in self.pending if p[0] > now]
+            for _, action in due:
+                action()
+
+    def http_servers(self) -> list[JsonServer]:
+        parts = [self.binance, self.coingecko, self.polymarket] + ([self.trading] if self.trading is not None else [])
+        return [v for part in parts for v in vars(part).values() if isinstance(v, JsonServer)]
 
     def stop(self) -> None:
         self.stopped.set()
@@ -110,6 +133,8 @@ def world(speed: float = 300.0, live: bool = False, balance_usd: Decimal = Decim
               polymarket=FakePolymarket(CANDLES, time, **polymarket).start())
     if live:
         w.trading = install_trading(w.polymarket, time, balance_usd=balance_usd)
+    for server in w.http_servers():
+        server.before_request = w.run_due
     return w
 
 
