@@ -48,12 +48,17 @@ def dot_binary() -> str | None:
 
 
 def export(out_dir: Path, formats: tuple[str, ...] = FORMATS) -> tuple[list[Path], list[str]]:
-    """Write the requested formats; returns (files written, formats skipped with the reason)."""
+    """Write the requested formats as ``interval.<format>`` in ``out_dir``; returns (files written, formats
+    skipped with the reason)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    return write({fmt: out_dir / f"interval.{fmt}" for fmt in formats})
+
+
+def write(targets: dict[str, Path]) -> tuple[list[Path], list[str]]:
+    """Write each format to its path; returns (files written, formats skipped with the reason)."""
     written, skipped = [], []
     dot_source = dot()
-    for fmt in formats:
-        path = out_dir / f"interval.{fmt}"
+    for fmt, path in targets.items():
         if fmt == "mmd":
             path.write_text(mermaid(), encoding="utf-8")
         elif fmt == "dot":

@@ -52,3 +52,22 @@ def test_without_dot_the_sources_are_written_and_the_images_skipped(fsm, tmp_pat
 def test_an_unknown_format_is_refused(fsm, tmp_path):
     result = fsm("graph", "--out", tmp_path, "--format", "svg,gif")
     assert result.code == 2 and "gif" in result.err
+
+
+def test_out_naming_one_file_writes_that_file_in_the_format_its_name_ends_with(fsm, tmp_path):
+    result = fsm("graph", "--out", tmp_path / "sub" / "machine.mmd")
+    assert result.code == 0 and (tmp_path / "sub" / "machine.mmd").read_text() == graph.mermaid()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["machine.mmd"]
+    if shutil.which("dot"):
+        assert fsm("graph", "--out", tmp_path / "g.svg").code == 0
+        assert (tmp_path / "g.svg").is_file() and (tmp_path / "g.svg").read_text().lstrip().startswith("<?xml")
+    else:
+        assert not os.environ.get("FSM_BOT_REQUIRE_DOT"), "CI installs graphviz: `dot` must be on PATH"
+
+
+def test_one_file_that_cannot_be_drawn_or_clashes_with_format_is_refused(fsm, tmp_path, monkeypatch):
+    clash = fsm("graph", "--out", tmp_path / "g.mmd", "--format", "svg")
+    assert clash.code == 2 and "--format" in clash.err and not (tmp_path / "g.mmd").exists()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot on PATH
+    undrawn = fsm("graph", "--out", tmp_path / "g.png")
+    assert undrawn.code == 6 and "apt-get install graphviz" in undrawn.err and not (tmp_path / "g.png").exists()

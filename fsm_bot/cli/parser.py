@@ -265,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default <state-dir>/report)")
 
     p = sub.add_parser("graph", help="export the interval machine's diagram")
-    p.add_argument("--out", type=Path, default=Path("diagrams"), metavar="DIR", help="output folder (default diagrams/)")
-    p.add_argument("--format", default="svg,png,mmd,dot", metavar="LIST", help="any of svg,png,mmd,dot")
+    p.add_argument("--out", type=Path, default=Path("diagrams"), metavar="DIR|FILE",
+                   help="output folder (default diagrams/), or one file: a name ending .svg, .png, .mmd or .dot")
+    p.add_argument("--format", metavar="LIST", help="for a folder, any of svg,png,mmd,dot (default all four)")
     return top

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from fsm_bot.cli.options import load_config, output, usage, writing
+from fsm_bot.errors import EnvironmentFailure
 
 
 def start(args: argparse.Namespace) -> int:
@@ -96,13 +97,26 @@ def report(args: argparse.Namespace) -> int:
 
 
 def graph(args: argparse.Namespace) -> int:
+    """``--out DIR``: ``interval.<format>`` for each of ``--format``; ``--out FILE.svg`` (or .png, .mmd, .dot):
+    that one file, in the format its name ends with."""
     from fsm_bot import graph
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    given = args.format is not None
+    formats = tuple(f.strip() for f in (args.format or ",".join(graph.FORMATS)).split(",") if f.strip())
     unknown = [f for f in formats if f not in graph.FORMATS]
     if unknown or not formats:
         raise usage(f"--format: unknown format(s) {unknown or formats}; choose from {','.join(graph.FORMATS)}")
-    with writing(output(args.out, "--out", folder=True), "--out", folder=True):
-        written, skipped = graph.export(args.out, formats)
+    one = args.out.suffix[1:].lower()
+    if one in graph.FORMATS and not args.out.is_dir():
+        if given and formats != (one,):
+            raise usage(f"--format {args.format}: --out {args.out} is one {one} file; leave out --format, or give "
+                        "--out a folder")
+        with writing(output(args.out, "--out", folder=False), "--out", folder=False):
+            written, skipped = graph.write({one: args.out})
+        if skipped:
+            raise EnvironmentFailure(f"--out {args.out}: not written; {skipped[0]}")
+    else:
+        with writing(output(args.out, "--out", folder=True), "--out", folder=True):
+            written, skipped = graph.export(args.out, formats)
     for path in written:
         print(f"wrote {path}")
     for reason in skipped:
