@@ -103,9 +103,7 @@ class World:
     def run_due(self) -> None:
         """Do each pending action whose moment has come, once, in the order they were asked for; a request
         that arrives meanwhile waits until they are done."""
-        if not self.pending:
-            return
-        with self.pending_lock:
+        with self.pending_lock:  # taken even when nothing is pending: a request waits for the actions under way
             now = self.time.now_ms()
             due = [p for p in self.pending if p[0] <= now]
             self.pending[:] = [p for p in self.pending if p[0] > now]
