@@ -179,6 +179,11 @@ def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     return run(data, quick)
 
 
+def suite_bench(data: Path | None, quick: bool) -> dict[str, Any]:
+    from bench.suite import suite_bench as run
+    return run(data, quick)
+
+
 BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "decision": decision_bench,
     "journal": journal_bench,
@@ -189,6 +194,7 @@ BENCHES: dict[str, Callable[[Path | None, bool], dict[str, Any]]] = {
     "alerts": alerts_bench,
     "sweep": sweep_bench,
     "backtest": backtest_bench,
+    "suite": suite_bench,
 }
 
 
@@ -231,6 +237,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
         out.append(("fsm-bot status (s)", s["status"]["median_s"], "", None))
         out.append(("fsm-bot start --sim, 18 intervals (s)", s["sim_session_18_intervals"]["median_s"], "< 60 s",
                     s["sim_session_18_intervals"]["median_s"] < 60))
+    t = results.get("suite")
+    if t:
+        whole = t["command"] == "pytest"  # --quick runs two files: a smoke run, not the suite's figure
+        out.append((f"test suite{'' if whole else ' (--quick: two files)'}, {t['workers']} xdist workers on "
+                    f"{t['cores']} cores (s)", t["wall_s"], "<= 300 s", t["passed"] and t["wall_s"] <= 300 if whole
+                    else None))
+        out.append(("  its outcome", ", ".join(f"{n} {w}" for w, n in t["counts"].items()) or "no summary", "", None))
+        out.append(("  CPU of its processes, user / system (s)", f"{t['user_cpu_s']} / {t['system_cpu_s']}", "", None))
     m = results.get("memory")
     if m:
         out.append(("peak RSS, start --sim (MB)", m["sim_session_peak_rss_mb"], "<= 512 MB",
