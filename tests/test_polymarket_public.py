@@ -47,7 +47,8 @@ def world():
     pauses: list[float] = []
     backoff = Backoff(attempts=3, initial_secs=0.1, max_secs=1.0)
     urls = fake.urls()
-    gamma, clob = (Http(urls[f"{name}_url"], name=name, timeout_secs=0.5, backoff=backoff, pause=pauses.append)
+    # no fault here makes the client wait for its timeout, so it is long: a busy machine's stall is not a timeout
+    gamma, clob = (Http(urls[f"{name}_url"], name=name, timeout_secs=5, backoff=backoff, pause=pauses.append)
                    for name in ("gamma", "clob"))
     public = PolymarketPublic(gamma, clob, 5, DEFAULT_FEE, Decimal(1))
     yield fake, clock, public, pauses
