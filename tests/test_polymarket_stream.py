@@ -231,8 +231,9 @@ class StubChannel:
 def public_world():
     t = FakeTime(START_MS + 5_000, speed=1.0)
     fake = FakePolymarket(CANDLES, t).start()
-    http = [Http(u, name=n, timeout_secs=0.5, backoff=Backoff(1)) for n, u in (("gamma", fake.gamma.url),
-                                                                                ("clob", fake.clob.url))]
+    # one attempt, and no fault here waits for the timeout: a long one, so a busy machine's stall is not a failure
+    http = [Http(u, name=n, timeout_secs=5, backoff=Backoff(1)) for n, u in (("gamma", fake.gamma.url),
+                                                                              ("clob", fake.clob.url))]
     channel = StubChannel(None)
     public = PolymarketPublic(*http, 5, Decimal("0.072"), Decimal(1), now_ms=t.now_ms, channel=channel,
                               book_max_age_ms=BOUND_MS)
