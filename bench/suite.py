@@ -14,17 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests import workers
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_FILES = ("tests/test_money.py", "tests/test_graph.py")
 SUMMARY = re.compile(r"^=*\s*(?P<counts>(?:\d+ \w+(?:, )?)+) in (?P<secs>[\d.]+)s", re.M)
-
-
-def workers() -> int:
-    """The number of xdist workers ``-n auto`` starts here (``tests/conftest.py`` decides it)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import pytest_xdist_auto_num_workers
-    chosen = pytest_xdist_auto_num_workers(None)
-    return chosen if chosen is not None else int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
 
 
 def children_cpu() -> tuple[float, float]:
@@ -41,7 +35,7 @@ def suite_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     user1, sys1 = children_cpu()
     found = SUMMARY.search(done.stdout)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", found.group("counts"))} if found else {}
-    return {"command": "pytest" + (" " + " ".join(QUICK_FILES) if quick else ""), "workers": workers(),
+    return {"command": "pytest" + (" " + " ".join(QUICK_FILES) if quick else ""), "workers": workers.auto(),
             "cores": len(os.sched_getaffinity(0)), "exit_code": done.returncode, "counts": counts,
             "wall_s": round(wall_s, 1), "pytest_s": float(found.group("secs")) if found else None,
             "user_cpu_s": round(user1 - user0, 1), "system_cpu_s": round(sys1 - sys0, 1),

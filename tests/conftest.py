@@ -14,6 +14,7 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
     os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "fsm-bot-tests-pycache")
 
 from fsm_bot import cli  # noqa: E402
+from tests import workers  # noqa: E402
 
 # pytest-xdist (``--dist loadgroup``): a file's tests share a worker, as with ``loadfile``, so that its module
 # fixtures (worlds, clusters, browsers) are built once; these files' tests, with cheap fixtures and long tests
@@ -23,13 +24,9 @@ SPREAD = {"test_crash.py", "test_state_dir.py", "test_order_parsers.py", "test_b
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """``-n auto``: half as many workers again as the cores this process may use (3 on 2 cores). A third of the
-    suite's worker time is spent waiting (sessions on a test clock, servers answering, killed processes reaped),
-    so a worker more than the cores keeps both busy: 5 min 8 s with 2 workers, 4 min 19 s with 3, on 2 quiet cores.
-    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still says otherwise (xdist's own hook reads it)."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    return max(1, len(os.sched_getaffinity(0)) * 3 // 2)
+    """``-n auto``: ``tests.workers.from_cores()`` (3 on 2 cores), unless ``PYTEST_XDIST_AUTO_NUM_WORKERS`` says
+    otherwise (xdist's own hook reads it)."""
+    return None if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") else workers.from_cores()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
