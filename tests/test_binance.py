@@ -238,8 +238,8 @@ def test_a_hanging_klines_request_times_out_and_is_retried(market):
     started = wall.monotonic()
     feed.start()
     assert hang.count == 0 and wall.monotonic() - started >= 0.5  # the 0.5 s timeout passed, then a retry
-    now = market.clock.now_ms()  # the wait took minutes of the fake clock: one may have closed on the stream since
-    assert len(feed.buffer) in (100, 101) and feed.candles(now, 100).equals(expected(now, 100))
+    now = market.clock.now_ms()  # the wait took minutes of the fake clock: those closed on the stream are kept too
+    assert len(feed.buffer) >= 100 and feed.candles(now, 100).equals(expected(now, 100))
 
 
 def test_binance_down_makes_candles_raise_a_reason_naming_the_coingecko_price(market):
