@@ -144,8 +144,8 @@ def test_a_restart_loads_the_buffer_and_backfills_only_the_gap(market):
     first.close()
     saved = load_buffer(market.tmp / BUFFER_FILE, market.clock.now_ms())
     last_ms = first.buffer.last_open_ms()
-    # 100 backfilled, and one more if a minute closed on the stream before the close (a slow machine)
-    assert len(saved) == len(first.buffer) in (100, 101) and saved[-1].open_ms == last_ms
+    # 100 backfilled, and those that closed on the stream before the close (a slow machine)
+    assert len(saved) == len(first.buffer) >= 100 and saved[-1].open_ms == last_ms
     market.wait_until(last_ms + 6 * M + 20_000)
     asked = len(market.binance.klines_queries)
     second = market.feed()
