@@ -20,7 +20,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -33,6 +33,7 @@ from fsm_bot.logs import event as log_event
 from fsm_bot.money import usd
 from fsm_bot.session import CORRECTING, Session, iso, iso_seconds
 from fsm_bot.steps import Halt, Reconciled, Recorded, Skip, Submitted, SubmitUnknown, Tick
+from fsm_bot.values import frozen
 
 ORDINARY_SKIPS = frozenset({"no_signal", "volatility", "price_guard", "too_late", "stale_data", "no_liquidity",
                             "late_resume", "missed"})
@@ -44,7 +45,7 @@ _HEADERS = {"User-Agent": "fsm-bot alerts"}
 _STOP = object()
 
 
-@dataclass(frozen=True)
+@frozen
 class Endpoint:
     """Where one URL's alerts go: the URL posted to, the body's form, and the name a log line may show."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from fsm_bot.errors import ConfigError
 from fsm_bot.ports import CANDLE_COLUMNS
+from fsm_bot.values import frozen
 
 if TYPE_CHECKING:
     import polars as pl
@@ -29,7 +29,7 @@ BUNDLED_COLUMNS = BUNDLED.with_suffix(".npz")
 takes 0.15-0.45 s), whenever that sha256 is the parquet's."""
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Columns:
     """A window of candles (``CANDLE_COLUMNS``) as numpy arrays, oldest first: what the feeds hand FETCH and what
     its record keeps (each column as a list of numbers)."""

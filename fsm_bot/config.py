@@ -9,7 +9,7 @@ Secrets never live here: ``wiring.py`` alone reads them.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,6 +19,7 @@ from fsm_bot.envfile import environment, read_dotenv  # noqa: F401 (config.envir
 from fsm_bot.errors import ConfigError
 from fsm_bot.money import CENT, decimal
 from fsm_bot.redact import LOOPBACK_HOSTS, shown, url_faults
+from fsm_bot.values import frozen
 
 ENV_PREFIX = "FSM_BOT_"
 Rule = tuple[Callable[[Any], bool], str]  # a setting's check, and what the error says when it fails
@@ -52,7 +53,7 @@ def is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
 
 
-@dataclass(frozen=True)
+@frozen
 class Config:
     # session
     capital_usd: Decimal = _setting(Decimal(100), "USD", "starting capital", CAPITAL)

@@ -23,13 +23,14 @@ import numpy as np
 
 from fsm_bot.config import Config
 from fsm_bot.errors import ConfigError
+from fsm_bot.values import frozen
 
 UNIT = 100_000  # money units per dollar: $0.00001, the finest step a fee has
 CENT = UNIT // 100
 SHARE = 10_000  # share units per share (4 decimals)
 
 
-@dataclass(frozen=True)
+@frozen
 class Rules:
     """The sizing and halt rules of a config, in integer units, for one entry price and fee rate."""
 

@@ -8,7 +8,6 @@ equal the sum of the sessions' own files to the cent: money stays ``Decimal`` an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ from fsm_bot.errors import JournalCorrupt, StateDirError
 from fsm_bot.money import ZERO, max_drawdown, plain, usd
 from fsm_bot.session import Session, fold, iso_seconds
 from fsm_bot.statedir import ARCHIVE, JOURNAL
+from fsm_bot.values import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     path: Path  # the folder holding the session's journal
     session: Session

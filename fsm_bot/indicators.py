@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from fsm_bot.candles import Columns
 from fsm_bot.config import Config
 from fsm_bot.ports import MINUTE_MS, Depth
+from fsm_bot.values import frozen
 
 IMBALANCE_CAP = 1e6
 """A one-sided book or flow has no finite ratio; it is clamped to [1/cap, cap] so it stays a number."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Indicators:
     close: float
     rsi: float
@@ -117,7 +117,7 @@ RANGED = ("open", "high", "low", "close", "volume", "taker_buy_base")
 """The columns whose minimum and maximum a ``Shape`` keeps, in this order."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Shape:
     """What FETCH's checks read of a window: how many candles, the last one's time, whether they are
     consecutive minutes, each ``RANGED`` column's minimum and maximum, and whether anything moved."""
@@ -143,7 +143,7 @@ class Shape:
                    first_close=c.close[0] if n else math.nan, volume=c.volume.sum())
 
 
-@dataclass(frozen=True)
+@frozen
 class Window:
     """A window's shape and the values FETCH computes from it (for one config's periods)."""
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,6 +38,7 @@ import orjson
 from fsm_bot import failpoints, storage
 from fsm_bot.codec import encode as encode_value, encode_changes
 from fsm_bot.errors import JournalCorrupt, StateDirError
+from fsm_bot.values import frozen
 
 SCHEMA = 2  # 2: each record journals its handler's inputs ("inputs"), so replay re-checks every step
 _PREFIX = b'{"crc":"'
@@ -65,7 +65,7 @@ def decode_line(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Contents:
     records: list[dict[str, Any]]
     good_bytes: int  # length of the valid prefix

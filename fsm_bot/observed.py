@@ -9,18 +9,18 @@ first step after a restart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from fsm_bot.candles import Columns
 from fsm_bot.errors import BotError, DataError, FatalError, TransientError, UnknownOutcome
 from fsm_bot.indicators import Window
 from fsm_bot.ports import Depth, Held, Market, Outcome, SignedOrder, SubmitResult, Trade
+from fsm_bot.values import frozen
 
 _KINDS = ((UnknownOutcome, "unknown"), (FatalError, "fatal"), (TransientError, "transient"), (DataError, "data"))
 
 
-@dataclass(frozen=True)
+@frozen
 class Failure:
     """A port call that raised: the error's kind (data, transient, fatal, unknown), code and message."""
 
@@ -37,21 +37,21 @@ class Failure:
         return self.detail
 
 
-@dataclass(frozen=True)
+@frozen
 class Seen:
     """Nothing from the ports (PREDICT, RISK, RECORD, SKIPPED)."""
 
     resumed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class IdleSeen:
     official: tuple[tuple[int, Outcome | None], ...] = ()  # (interval, official result) of each pending trade
     fills: tuple[tuple[int, tuple[Trade, ...] | None], ...] = ()  # (interval, its trades now) of each fill followed
     resumed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class FetchSeen:
     candles: Columns | None = None
     depth: Depth | None = None
@@ -71,7 +71,7 @@ class FetchSeen:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
+@frozen
 class SizeSeen:
     """The collateral balance and the venue's prepared (signed) order, or what failed. The order itself
     is journaled once, in the ``sized`` step it ends up in (``Sized.order``)."""
@@ -84,7 +84,7 @@ class SizeSeen:
     resumed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class SubmitSeen:
     """The venue's answer about the journaled order -- to a lookup by its key or to posting it, whichever
     gave one; None when it never saw the order and it was not (or no longer) to be posted -- or what failed."""
@@ -95,7 +95,7 @@ class SubmitSeen:
     resumed: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class SettleSeen:
     reference: Outcome | None = None  # the provisional result from the reference price
     official: Outcome | None = None  # the venue's official resolution, asked only without a reference

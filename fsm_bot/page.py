@@ -12,17 +12,17 @@ from __future__ import annotations
 import base64
 import html
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
 
 from fsm_bot.money import plain, usd
+from fsm_bot.values import frozen
 
 OUTCOME = {"WIN": ("▲ WIN", "good strong"), "LOSS": ("▼ LOSS", "bad strong"), "VOID": ("○ VOID", "muted"),
            "SKIPPED": ("– skip", "muted")}
 
 
-@dataclass(frozen=True)
+@frozen
 class Figure:
     """One number of the header strip: its label, the value as shown, the exact value it rounds (if any),
     a line of context and a tone (``good``, ``bad`` or none)."""
@@ -35,7 +35,7 @@ class Figure:
     tone: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Cell:
     text: str  # already HTML
     plain: str  # the same, for Markdown

@@ -8,11 +8,12 @@ protocols, so that ``--sim``, ``--paper`` and ``--live`` differ only in the adap
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fsm_bot.slugs import SLUG, slug, slug_start_ms  # noqa: F401 (the markets' names, part of what the ports speak)
+from fsm_bot.values import frozen
 
 if TYPE_CHECKING:  # a window of candles is only named here: what reads a journal needs no numpy
     from fsm_bot.candles import Columns
@@ -25,13 +26,13 @@ MINUTE_MS = 60_000
 """A candle's length: every candle the ports carry is one minute."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Level:
     price: Decimal
     size: Decimal  # shares
 
 
-@dataclass(frozen=True)
+@frozen
 class Book:
     """One outcome token's book, best level first on both sides (unlike the CLOB's wire order).
 
@@ -57,7 +58,7 @@ class Book:
         return sum((lv.price * lv.size for lv in self.asks[:levels]), Decimal(0))
 
 
-@dataclass(frozen=True)
+@frozen
 class Market:
     """The venue's market of one interval: ids, limits, fee and both books at the moment asked."""
 
@@ -81,7 +82,7 @@ class Market:
         return self.up_book if side == "UP" else self.down_book
 
 
-@dataclass(frozen=True)
+@frozen
 class Depth:
     """Binance depth summed over the top levels: the live order-book imbalance's input."""
 
@@ -90,7 +91,7 @@ class Depth:
     levels: int
 
 
-@dataclass(frozen=True)
+@frozen
 class OrderIntent:
     """What SIZE decided to buy: a FOK market BUY of ``amount_usd`` no dearer than ``limit_price``."""
 
@@ -104,7 +105,7 @@ class OrderIntent:
     order_type: Literal["FOK", "FAK"] = "FOK"
 
 
-@dataclass(frozen=True)
+@frozen
 class Candidates:
     """The orders an interval can have, known before it starts: a market BUY of each stake, on either side, no
     dearer than ``limit_price`` (the stake depends only on how the interval before it ends)."""
@@ -120,7 +121,7 @@ class Candidates:
                      for stake in self.stakes for side, token in (("UP", up_token), ("DOWN", down_token)))
 
 
-@dataclass(frozen=True)
+@frozen
 class SignedOrder:
     """An order ready to post; ``key`` is its idempotency key (on Polymarket, the signed order's hash)."""
 
@@ -129,7 +130,7 @@ class SignedOrder:
     payload: dict[str, Any] = field(default_factory=dict)  # the exact body to post, journaled before posting
 
 
-@dataclass(frozen=True)
+@frozen
 class Fill:
     shares: Decimal
     spent_usd: Decimal
@@ -137,7 +138,7 @@ class Fill:
     fee_usd: Decimal
 
 
-@dataclass(frozen=True)
+@frozen
 class Trade:
     """One trade of an order as the venue reports it. Only CONFIRMED is a position; FAILED never was one
     (the chain reverted: no collateral spent, no token received); MATCHED, MINED and RETRYING are not final."""
@@ -155,7 +156,7 @@ class Trade:
 FINAL_TRADE_STATUSES = frozenset({"CONFIRMED", "FAILED"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Accepted:
     """The venue matched the order. ``settled``: the fill is a position at once (a simulated venue); else
     its ``trades`` must be followed until the chain has them CONFIRMED or FAILED (Polymarket)."""
@@ -167,7 +168,7 @@ class Accepted:
     settled: bool = True
 
 
-@dataclass(frozen=True)
+@frozen
 class Rejected:
     """The venue did not take the order. ``final``: a lookup found it dead (killed, cancelled, unmatched),
     the venue's word about this very order; a refusal of a post says only that this post was refused."""
@@ -177,7 +178,7 @@ class Rejected:
     final: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Unknown:
     key: str
     detail: str
@@ -186,7 +187,7 @@ class Unknown:
 SubmitResult = Accepted | Rejected | Unknown
 
 
-@dataclass(frozen=True)
+@frozen
 class Held:
     """An order the venue holds in one of a session's markets, and its fate: what a journal that lost records
     is compared with on resume."""

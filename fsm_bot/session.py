@@ -6,7 +6,7 @@ so a resumed session is the same object the uncrashed run held at that record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Iterable
@@ -21,6 +21,7 @@ from fsm_bot.ports import Trade
 from fsm_bot.steps import (Approved, Fetched, Predicted, Recorded, Reconciled, Resolution, Settled, Sized, Skip,
                            Submitted, SubmitUnknown, TradeRow)
 from fsm_bot.timestamps import iso, iso_seconds, parse_iso, session_id  # noqa: F401 (also read from here)
+from fsm_bot.values import frozen
 
 
 def replace(obj: Any, **changes: Any) -> Any:
@@ -31,7 +32,7 @@ def replace(obj: Any, **changes: Any) -> Any:
     return new
 
 
-@dataclass(frozen=True)
+@frozen
 class Interval:
     """What the current interval has decided so far."""
 
@@ -52,7 +53,7 @@ class Interval:
         return sub is not None and (sub.settled or bool(self.trades) and all(t.final for t in self.trades))
 
 
-@dataclass(frozen=True)
+@frozen
 class Follow:
     """A recorded interval whose fill was not final on chain when its row was written: its trades are
     followed while later intervals run (``settled.result`` is the market's, for a void that comes back)."""
@@ -65,7 +66,7 @@ class Follow:
     fee_rate: Decimal
 
 
-@dataclass(frozen=True)
+@frozen
 class Session:
     mode: str
     session: str

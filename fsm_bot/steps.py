@@ -7,17 +7,17 @@ the data back with ``decode``. Money is ``Decimal`` and travels as an exact stri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from fsm_bot.codec import decode_as, encode
 from fsm_bot.ports import Fill, OrderIntent, SignedOrder, Trade
+from fsm_bot.values import frozen
 
 __all__ = ["encode", "decode", "decode_as"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """Everything FETCH saw that a decision depends on; journaled so decisions replay without the network."""
 
@@ -55,7 +55,7 @@ class Snapshot:
         return self.up_token if side == "UP" else self.down_token
 
 
-@dataclass(frozen=True)
+@frozen
 class TradeRow:
     """One line of ``trades.jsonl`` (SPEC 4)."""
 
@@ -75,7 +75,7 @@ class TradeRow:
     order_id: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolution:
     """What reconciliation learned of one traded interval: of its market's official result ("confirmed",
     "corrected", "unreconciled") or of its fill on chain, followed after its row was written ("fill_final":
@@ -96,7 +96,7 @@ class Step:
     trigger: ClassVar[str]
 
 
-@dataclass(frozen=True)
+@frozen
 class Begin(Step):
     """The journal's first record: the machine's initialisation into IDLE; names the mode."""
 
@@ -110,7 +110,7 @@ class Begin(Step):
     chain: dict[str, Any] | None = None  # sessions back to back: {"sessions": N or None (forever), "index", "stop_on_halt"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Tick(Step):
     trigger: ClassVar[str] = "tick"
     start_ms: int
@@ -119,14 +119,14 @@ class Tick(Step):
     redeem: tuple[str, ...] = ()  # markets whose winning tokens are now redeemable (an observer redeems them)
 
 
-@dataclass(frozen=True)
+@frozen
 class Reconciled(Step):
     trigger: ClassVar[str] = "reconciled"
     results: tuple[Resolution, ...]
     redeem: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Skip(Step):
     trigger: ClassVar[str] = "skip"
     reason: str
@@ -135,20 +135,20 @@ class Skip(Step):
     confidence: float = 0.0
 
 
-@dataclass(frozen=True)
+@frozen
 class Halt(Step):
     trigger: ClassVar[str] = "halt"
     cause: str
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Fetched(Step):
     trigger: ClassVar[str] = "fetched"
     snapshot: Snapshot
 
 
-@dataclass(frozen=True)
+@frozen
 class Predicted(Step):
     trigger: ClassVar[str] = "predicted"
     side: str  # "UP" or "DOWN"
@@ -157,7 +157,7 @@ class Predicted(Step):
     rule: str  # the rule that fired, with the values it saw
 
 
-@dataclass(frozen=True)
+@frozen
 class Approved(Step):
     trigger: ClassVar[str] = "approved"
     ask: Decimal
@@ -167,7 +167,7 @@ class Approved(Step):
     drawdown: Decimal
 
 
-@dataclass(frozen=True)
+@frozen
 class OrderRecord:
     """The order as journaled before it is posted: its idempotency key and the exact body."""
 
@@ -194,7 +194,7 @@ class OrderRecord:
         return SignedOrder(key=self.key, intent=intent, payload=self.payload)
 
 
-@dataclass(frozen=True)
+@frozen
 class Sized(Step):
     trigger: ClassVar[str] = "sized"
     stake_usd: Decimal
@@ -205,7 +205,7 @@ class Sized(Step):
     adopted: bool = False  # the order is one the venue already held that the journal had lost: asked, never posted
 
 
-@dataclass(frozen=True)
+@frozen
 class Submitted(Step):
     """The venue matched the order: a position once its trades are CONFIRMED (at once where ``settled``)."""
 
@@ -217,7 +217,7 @@ class Submitted(Step):
     settled: bool = True
 
 
-@dataclass(frozen=True)
+@frozen
 class TradeUpdated(Step):
     """The venue reports the order's trades in a new state (MATCHED -> MINED -> CONFIRMED, or FAILED)."""
 
@@ -225,14 +225,14 @@ class TradeUpdated(Step):
     trades: tuple[Trade, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class SubmitUnknown(Step):
     trigger: ClassVar[str] = "submit_unknown"
     key: str
     detail: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Settled(Step):
     trigger: ClassVar[str] = "settled"
     result: str | None  # the market's result, "UP" or "DOWN" (None: a void learned before it was known)
@@ -240,7 +240,7 @@ class Settled(Step):
     void: str = ""  # the position never existed: "trade_failed" or "never_mined"
 
 
-@dataclass(frozen=True)
+@frozen
 class Recorded(Step):
     trigger: ClassVar[str] = "recorded"
     row: TradeRow

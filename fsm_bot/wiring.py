@@ -28,6 +28,7 @@ from fsm_bot.errors import BotError, ConfigError, EnvironmentFailure, StateDirEr
 from fsm_bot.ports import MINUTE_MS, Clock, Feed, Venue
 from fsm_bot.session import Session, iso_seconds
 from fsm_bot.statedir import LEDGER
+from fsm_bot.values import frozen
 
 MODES = ("sim", "paper", "live")
 REAL_MODES = ("paper", "live")
@@ -96,7 +97,7 @@ def world(mode: str, cfg: Config, source: dict[str, Any], state_dir: Path | None
     return World(mode, clock, binance, venue, source, creds.secrets if creds else ())
 
 
-@dataclass(frozen=True)
+@frozen
 class NewSession:
     """A new session's mode, config and data source, its flags checked before the state dir is touched."""
 

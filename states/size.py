@@ -6,7 +6,6 @@ cents, rounded down; the fee is bounded at the best ask (it only falls as the pr
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 from fsm_bot.money import CENT, ZERO, dollars, fee_bound
@@ -57,7 +56,7 @@ def run(view: Session, now_ms: int, seen: SizeSeen) -> Step:
         return failed(view, seen.prepare_failure, "the order could not be prepared")
     if seen.prepared is None:
         return step
-    return dataclasses.replace(step, order=OrderRecord.of(seen.prepared))
+    return replace(step, order=OrderRecord.of(seen.prepared))
 
 
 def short_of_balance(draft: Step) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import email.utils
 import http.client
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import orjson
@@ -27,6 +26,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from fsm_bot.adapters.keepalive import KeptConnection, NotSent
 from fsm_bot.errors import DataError, TransientError, UnknownOutcome
+from fsm_bot.values import frozen
 
 RETRY_STATUSES = frozenset({425, 429, 500, 502, 503, 504})
 
@@ -39,7 +39,7 @@ class RetryLater(TransientError):
         self.retry_after_secs = retry_after_secs
 
 
-@dataclass(frozen=True)
+@frozen
 class Backoff:
     attempts: int = 3
     initial_secs: float = 0.5

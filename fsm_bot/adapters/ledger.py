@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,10 @@ from fsm_bot.codec import decode_as, encode
 from fsm_bot.errors import JournalCorrupt, StateDirError
 from fsm_bot.money import plain
 from fsm_bot.ports import Accepted, Fill, Held, Market, OrderIntent, Rejected, SignedOrder, SubmitResult, Trade
+from fsm_bot.values import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Chain:
     seed: int = 0
     failed_share: float = 0.0

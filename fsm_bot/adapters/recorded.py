@@ -24,7 +24,7 @@ settlement is the recorded one, a market with no recorded resolution (``unresolv
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from fsm_bot.adapters.sim import (BookModel, ReplayFeed, SimClock, SimVenue, dig
                                   mirrored)
 from fsm_bot.errors import ConfigError, DataError
 from fsm_bot.ports import MINUTE_MS, Book, Market, Outcome, slug, slug_start_ms
+from fsm_bot.values import frozen
 
 DECISION_DELAY_SECS = 45
 PRICE_STALE_SECS = 60
@@ -59,7 +60,7 @@ def load_candles(path: Path) -> pl.DataFrame:
 
 
 # -- the recorded prices --------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class Window:
     """One market of the file: its ids, its recorded resolution, and its Up price points in time order."""
 
@@ -81,7 +82,7 @@ class Window:
         return float(self.up_prices[i]), int(self.times_ms[i])
 
 
-@dataclass(frozen=True)
+@frozen
 class Recording:
     """The windows of one interval length, by start (ms)."""
 

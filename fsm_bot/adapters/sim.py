@@ -16,15 +16,17 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import Any
+from functools import lru_cache
+from itertools import accumulate
+from typing import Any, Sequence
 
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
 from fsm_bot.candles import BUNDLED, Columns, bundled_columns, digest, load_candles
 from fsm_bot.ports import (MINUTE_MS, Accepted, Book, Candidates, Level, Market, OrderIntent, Outcome,
                            Rejected, SignedOrder, SubmitResult, Trade, Held, slug, slug_start_ms, Clock)
+from fsm_bot.values import frozen
 
 
 # -- the clock ------------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ class ReplayFeed:
 
 
 # -- the book -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class BookModel:
     """The simulated book's calibration (see the module's docstring for the measured figures)."""
 
@@ -149,37 +151,50 @@ class BookModel:
 
     def books(self, rng: random.Random) -> tuple[Book, Book]:
         """(Up book, Down book), mirrored as a binary market's books are."""
-        tick = self.tick
-        spread = rng.choices([t for t, _ in self.spread_ticks], weights=[w for _, w in self.spread_ticks])[0] * tick
+        tick, prices = self.tick, _price_grid(self.tick)
+        spreads, cum_weights = _spread_choices(self.spread_ticks)
+        spread = rng.choices(spreads, cum_weights=cum_weights)[0] * tick
         centre = min(max(rng.gauss(self.mid, self.mid_sd), 0.30), 0.70)
         bid = (Decimal(repr(centre)) - spread / 2).quantize(tick, rounding=ROUND_FLOOR)
-        ask = bid + spread
-        up_asks = self._side(rng, [ask + i * tick for i in range(self.levels)])
-        up_bids = self._side(rng, [bid - i * tick for i in range(self.levels)])
+        b, n = int(bid / tick), self.levels  # the best bid's and the best ask's place on the grid
+        a = b + int(spread / tick)
+        if b < n - 1 or a + n > len(prices):
+            raise ValueError(f"a book of {n} levels from {bid} / {bid + spread} has prices off 0-1")
+        up_asks = self._side(rng, prices[a:a + n])
+        up_bids = self._side(rng, prices[b - n + 1:b + 1][::-1])
         return Book(bids=up_bids, asks=up_asks), Book(bids=mirrored(up_asks), asks=mirrored(up_bids))
 
-    def _side(self, rng: random.Random, prices: list[Decimal]) -> tuple[Level, ...]:
+    def _side(self, rng: random.Random, prices: Sequence[tuple[Decimal, float]]) -> tuple[Level, ...]:
         total_usd = min(max(self.depth_usd_median * math.exp(rng.gauss(0, self.depth_log_sd)), 200.0), 8000.0)
         weights = [rng.expovariate(1.0) for _ in prices]
         scale = total_usd / sum(weights)
-        return tuple([level(p, max(_MIN_SIZE, Decimal(f"{w * scale / float(p):.2f}")))
-                      for p, w in zip(prices, weights)])
+        return tuple([Level(p, _at_least_min(Decimal(f"{w * scale / f:.2f}"))) for (p, f), w in zip(prices, weights)])
+
+
+@lru_cache(maxsize=4)
+def _spread_choices(spread_ticks: tuple[tuple[int, float], ...]) -> tuple[list[int], list[float]]:
+    """``rng.choices``' population and cumulative weights for the spread (what it would add up from the weights
+    on every draw)."""
+    return [t for t, _ in spread_ticks], list(accumulate(w for _, w in spread_ticks))
+
+
+@lru_cache(maxsize=4)
+def _price_grid(tick: Decimal) -> tuple[tuple[Decimal, float], ...]:
+    """Every price from 0 to 1 on the tick, as a ``Decimal`` (the tick's exponent, as the book's arithmetic makes
+    it) and as a float: ``[i]`` is ``i`` ticks."""
+    return tuple((i * tick, float(i * tick)) for i in range(int(1 / tick) + 1))
+
+
+def _at_least_min(size: Decimal) -> Decimal:
+    return size if size > _MIN_SIZE else _MIN_SIZE  # as ``max(_MIN_SIZE, size)``: the minimum itself when equal
 
 
 _MIN_SIZE = Decimal(5)
 
 
-def level(price: Decimal, size: Decimal) -> Level:
-    """``Level(price, size)`` without the frozen dataclass's ``__init__`` (a simulated market draws twenty: it is
-    hot); equal, hashed and printed as one made by it."""
-    made = object.__new__(Level)
-    made.__dict__.update(price=price, size=size)
-    return made
-
-
 def mirrored(levels: tuple[Level, ...]) -> tuple[Level, ...]:
     """The other token's side of a binary market: each level at one minus its price."""
-    return tuple([level(1 - lv.price, lv.size) for lv in levels])
+    return tuple([Level(1 - lv.price, lv.size) for lv in levels])
 
 
 # -- the venue ------------------------------------------------------------------------------------

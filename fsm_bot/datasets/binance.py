@@ -31,6 +31,7 @@ from fsm_bot.datasets import checks, klines, output
 from fsm_bot.datasets.client import Fetcher
 from fsm_bot.errors import DataError
 from fsm_bot.ports import MINUTE_MS
+from fsm_bot.values import frozen
 
 DUMP_URL = "https://data.binance.vision"
 MONTHLY_PATH = "/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-{}.zip"
@@ -45,7 +46,7 @@ CHECKPOINT_ROWS = 44_640
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@frozen
 class Piece:
     """A part of the span and where it comes from: ``monthly``/``daily`` (a dump file) or ``rest``."""
 

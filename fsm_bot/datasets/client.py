@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import requests
@@ -24,12 +23,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from fsm_bot.adapters.coingecko import shown
 from fsm_bot.adapters.http import Backoff, RetryLater, _reason, retry_after
 from fsm_bot.errors import DataError, TransientError
+from fsm_bot.values import frozen
 
 RETRY_STATUSES = frozenset({418, 429, 500, 502, 503, 504})
 DOWNLOAD_BACKOFF = Backoff(attempts=5, initial_secs=1.0, max_secs=30.0)
 
 
-@dataclass(frozen=True)
+@frozen
 class Answer:
     """A 200 answer: its body and headers."""
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import requests
 
 from fsm_bot.errors import BotError
+from fsm_bot.values import frozen
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
-@dataclass(frozen=True)
+@frozen
 class Check:
     name: str  # "python", "endpoint:clob_url", "clock:binance", ...
     status: str  # ok | warn | fail

@@ -26,6 +26,7 @@ from fsm_bot.observed import FetchSeen, Failure, IdleSeen, Seen, SettleSeen, Siz
 from fsm_bot.ports import Clock, Feed, Held, SignedOrder, Venue, slug
 from fsm_bot.session import Session, replace
 from fsm_bot.steps import Sized, Step, Submitted
+from fsm_bot.values import frozen
 from states import await_settle, fetch, halted, idle, predict, record, risk, size, skipped, submit
 
 RESOLUTION_POLL_SECS = (30,)
@@ -98,7 +99,7 @@ class Ports:
 Gather = Callable[[Ports, Session, bool], tuple[int, Any]]
 
 
-@dataclass(frozen=True)
+@frozen
 class Stage:
     """One state's handler and how its inputs are had: gathered live, or read back from a record."""
 

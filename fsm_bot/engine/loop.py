@@ -54,8 +54,12 @@ class Audience:
     def hear(self, t: Transition) -> None:
         for observer in self.prompt:
             observer.on_transition(t)
+        if not self.decision_first:
+            for observer in self.observers:
+                observer.on_transition(t)
+            return
         self.unheard.append(t)
-        if not self.decision_first or t.step.trigger not in RIDING and t.after.state not in DECIDING:
+        if t.step.trigger not in RIDING and t.after.state not in DECIDING:
             self.tell()
 
     def tell(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
@@ -19,6 +19,7 @@ from fsm_bot.machine import FETCH, IDLE, PREDICT, RISK, SIZE, SUBMIT
 from fsm_bot.ports import Venue
 from fsm_bot.session import Session
 from fsm_bot.steps import Reconciled, Recorded, Step, Tick
+from fsm_bot.values import frozen
 from states import halted
 
 DECISION_STAGES = ("fetch", "indicators", "predict", "risk", "size", "submit")
@@ -26,7 +27,7 @@ _DECISION_STATES = (IDLE, FETCH, PREDICT, RISK, SIZE, SUBMIT)
 DECIDING = _DECISION_STATES[1:]  # from the tick to the order's answer
 
 
-@dataclass(frozen=True)
+@frozen
 class Transition:
     """One journaled record and what it did: the session before and after, the step, the record, and where
     the time went since the last record (ms per stage, sleeps excluded; ``journal_ms`` the append)."""

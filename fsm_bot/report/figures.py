@@ -9,7 +9,6 @@ check against the frames on their own.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from fsm_bot.config import Config
 from fsm_bot.exact_risk import breakeven_win_rate
 from fsm_bot.money import usd
 from fsm_bot.report.chart import tex
+from fsm_bot.values import frozen
 
 MIN_TRADES = 100  # a month with fewer trades is drawn faded: its interval is too wide to read against the others
 DPI = 110
@@ -30,7 +30,7 @@ BLUE, PALE, RED, GREY = "#1f5f9f", "#e8a29c", "#b3261e", "#5f6368"
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
-@dataclass(frozen=True)
+@frozen
 class Month:
     """One month of traded intervals (UTC, by the interval's start)."""
 
@@ -43,7 +43,7 @@ class Month:
     faded: bool  # fewer than the figure's minimum of trades
 
 
-@dataclass(frozen=True)
+@frozen
 class Marks:
     """What the final-capital histogram marks besides the start and the floor."""
 

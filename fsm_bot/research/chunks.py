@@ -19,7 +19,6 @@ The boundaries are part of the result:
 from __future__ import annotations
 
 import concurrent.futures as cf
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
@@ -28,12 +27,13 @@ import polars as pl
 from fsm_bot.config import Config
 from fsm_bot.ports import MINUTE_MS
 from fsm_bot.research.executor import cores, executor
+from fsm_bot.values import frozen
 
 _FEEDS: dict[tuple[str, str], Any] = {}  # source's (data, sha256) -> its replay, loaded once per process
 _SHARED: dict[tuple[str, str, "Chunk"], Any] = {}  # (data, sha256, chunk) -> what its trials share (``run_chunk``)
 
 
-@dataclass(frozen=True)
+@frozen
 class Chunk:
     """Sessions start from ``first_ms`` and end by ``end_ms`` (exclusive); ``label`` is the month."""
 

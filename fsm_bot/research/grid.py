@@ -23,13 +23,13 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
 from fsm_bot.config import FIELDS, Config, parse_value
 from fsm_bot.errors import ConfigError
+from fsm_bot.values import frozen
 
 TABLES = ("fixed", "grid", "search")
 KEY_VERSION = 1  # bump when what a trial-chunk's stored result holds changes: older results are then rerun
@@ -37,7 +37,7 @@ CORNERS_MAX = 4096
 STEPS_MAX = 10_000
 
 
-@dataclass(frozen=True)
+@frozen
 class Range:
     """A numeric search range: ``low..high``, on a ``step`` grid (exact values) or continuous (``log`` scale)."""
 
@@ -56,7 +56,7 @@ class Range:
         return type(self.low)(x) if not isinstance(self.low, Decimal) else x
 
 
-@dataclass(frozen=True)
+@frozen
 class Grid:
     path: Path
     base: Config

@@ -8,7 +8,6 @@ per month however many windows hold that month.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Sequence
@@ -17,19 +16,20 @@ from fsm_bot.config import Config
 from fsm_bot.errors import ConfigError
 from fsm_bot.research import metrics
 from fsm_bot.research.chunks import Chunk
+from fsm_bot.values import frozen
 
 Results = dict[tuple[str, str], dict[str, Any]]
 """(trial key, chunk label) -> that trial's result on that chunk (``metrics.measure``)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Window:
     index: int
     train: tuple[Chunk, ...]
     test: tuple[Chunk, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Trial:
     index: int  # its place in the sweep: the grid's order, or the order Optuna asked for it
     key: str

@@ -6,7 +6,6 @@ URL paths, request limits)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,6 +13,7 @@ import orjson
 from fsm_bot.adapters.coingecko import shown, epoch_ms, number, price
 from fsm_bot.errors import DataError
 from fsm_bot.ports import MINUTE_MS, Depth
+from fsm_bot.values import frozen
 
 SYMBOL = "BTCUSDT"
 STREAM_PATH = "/btcusdt@kline_1m"
@@ -28,7 +28,7 @@ QTY_MAX_BTC = 21_000_000.0
 """A quantity above every bitcoin there will ever be is invalid data."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Kline:
     """One validated 1-minute candle."""
 

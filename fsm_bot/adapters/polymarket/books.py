@@ -18,19 +18,19 @@ Anything else is a ``DataError`` (``bad_book`` for books, ``bad_market`` for the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from fsm_bot.adapters.polymarket.markets import bounded, condition_id, fee_schedule, flag, mapping, tick, token_id
 from fsm_bot.errors import DataError
 from fsm_bot.ports import Book, Level, Outcome
+from fsm_bot.values import frozen
 
 MAX_SIZE = Decimal(1_000_000_000)
 MAX_LEVELS = 10_000
 
 
-@dataclass(frozen=True)
+@frozen
 class ClobMarketInfo:
     """``/clob-markets/{condition_id}``: tokens, tick, and the fee when the CLOB states one."""
 
@@ -40,14 +40,14 @@ class ClobMarketInfo:
     fee_rate: Decimal | None
 
 
-@dataclass(frozen=True)
+@frozen
 class ClobToken:
     token_id: str
     outcome: str
     winner: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class ClobMarket:
     """``/markets/{condition_id}``: the tokens with their winner flags."""
 
@@ -151,7 +151,7 @@ def clob_winner(market: ClobMarket, up_token: str, down_token: str) -> Outcome |
 
 
 # -- the market channel (``/ws/market``) ----------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class BookTaken:
     """``book``: one token's whole book, best level first (the channel's level order is not relied on)."""
 
@@ -159,7 +159,7 @@ class BookTaken:
     book: Book
 
 
-@dataclass(frozen=True)
+@frozen
 class LevelChanged:
     """One entry of ``price_change``'s ``price_changes``: a level's new size (0 removes it), and the venue's best
     bid and ask once it applied (None: that side is empty -- "0" and "1" on the wire -- or the field is absent)."""
@@ -171,7 +171,7 @@ class LevelChanged:
     best: tuple[Decimal | None, Decimal | None] | None  # (best bid, best ask); None when the message states none
 
 
-@dataclass(frozen=True)
+@frozen
 class TickChanged:
     """``tick_size_change``: the token's book is to be taken again."""
 

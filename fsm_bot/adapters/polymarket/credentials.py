@@ -7,11 +7,11 @@ credentials variable at all: a key pasted into the wrong one (``FSM_BOT_WALLET``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 from fsm_bot.errors import ConfigError
 from fsm_bot.redact import looks_like_key
+from fsm_bot.values import frozen
 
 DEPOSIT_WALLET = 3
 """POLY_1271, the deposit wallet: what Polymarket's V2 onboarding gives new API users, and the default."""
@@ -20,7 +20,7 @@ SECRET_VARS = ("FSM_BOT_PRIVATE_KEY", "FSM_BOT_CLOB_API_SECRET", "FSM_BOT_CLOB_A
                "FSM_BOT_RELAYER_API_KEY")
 
 
-@dataclass(frozen=True)
+@frozen
 class Credentials:
     """The signing key, the wallet it trades for, and the optional API keys. Its repr shows no secret."""
 

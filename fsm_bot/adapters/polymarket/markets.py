@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from fsm_bot.errors import DataError
 from fsm_bot.money import decimal
 from fsm_bot.ports import Outcome, slug_start_ms
+from fsm_bot.values import frozen
 
 TOKEN = re.compile(r"[0-9]{1,100}")
 CONDITION = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -31,7 +31,7 @@ WINNER_MIN, LOSER_MAX = Decimal("0.999"), Decimal("0.001")
 LABELS = ("Up", "Down")
 
 
-@dataclass(frozen=True)
+@frozen
 class MarketInfo:
     """A market's static facts and its state when Gamma was asked; prices are (Up, Down)."""
 

@@ -23,7 +23,6 @@ strings in dollars and shares (what was actually spent and received).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
@@ -37,6 +36,7 @@ from fsm_bot.adapters.polymarket.errors import error_message, reason
 from fsm_bot.errors import DataError, TransientError, UnknownOutcome
 from fsm_bot.money import ONE, ZERO, decimal, fee_unrounded, round_fee
 from fsm_bot.ports import Accepted, Fill, Rejected, Trade
+from fsm_bot.values import frozen
 
 CHAIN_ID = 137
 STANDARD_EXCHANGE = PRODUCTION_CONFIG.standard_exchange
@@ -179,7 +179,7 @@ def _status_reason(body: dict[str, Any]) -> str:
 
 
 # -- lookups: GET /data/order/{id} and GET /data/trades ----------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class OrderState:
     """What ``/data/order/{id}`` says of one order."""
 
@@ -188,7 +188,7 @@ class OrderState:
     size_matched: Decimal
 
 
-@dataclass(frozen=True)
+@frozen
 class TradeFill:
     """One trade of ``/data/trades`` in which our order took liquidity, with its status on chain."""
 
