@@ -6,7 +6,12 @@ Figures: wall seconds with one and two workers; evaluated intervals (a halted se
 left out) per second and per core, by wall time and by this process's CPU time (a shared machine's wall
 time includes the others' work); the reference's rate and the ratio; and whether one and two workers gave
 the same frames and aggregate. ``on_idle_cores_s`` is the one-worker run's CPU seconds halved: what two
-workers take on cores no one else uses, start-up aside. ``--quick``: the first two months."""
+workers take on cores no one else uses, start-up aside. ``--quick``: the first two months.
+
+``transitions_floor``: the ``transitions`` machine alone, the one every backtest session runs on
+(``engine.reusable_machine()``), firing a traded interval's eight triggers with a journal hook that does
+nothing: its microseconds an interval, and that against the reference's whole interval. No backtest through
+the machine can go below it, whatever the rest costs."""
 
 from __future__ import annotations
 
@@ -39,6 +44,23 @@ def reference(frame: pl.DataFrame, cfg: Config, first_ms: int, end_ms: int) -> d
             "intervals_per_s": round(len(rows) / wall), "intervals_per_cpu_s": round(len(rows) / cpu)}
 
 
+TRADED = ("tick", "fetched", "predicted", "approved", "sized", "submitted", "settled", "recorded")
+
+
+def transitions_floor(intervals: int = 20_000) -> dict[str, Any]:
+    """The machine's own cost of a traded interval: its triggers fired, the hook doing nothing."""
+    from fsm_bot import engine
+    from fsm_bot.machine import IDLE
+    bot = engine.reusable_machine().attach(lambda *_: None, IDLE)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(intervals):
+        for trigger in TRADED:
+            bot.trigger(trigger, step=None)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"triggers": len(TRADED) * intervals, "us_per_trigger": round(wall / (len(TRADED) * intervals) * 1e6, 2),
+            "us_per_interval": round(wall / intervals * 1e6, 1), "us_per_interval_cpu": round(cpu / intervals * 1e6, 1)}
+
+
 def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     cfg = Config()
     source, feed = wiring.replay_source(data)
@@ -53,6 +75,8 @@ def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     ref = reference(feed.frame, cfg, first, end)
     per_core = evaluated / one[2]
     per_cpu_s = evaluated / one[3]
+    floor = transitions_floor()
+    floor["vs_vectorised_interval"] = round(floor["us_per_interval"] * ref["intervals_per_s"] / 1e6, 1)
     return {
         "data": str(data) if data else "bundled sample", "chunks": len(months), "sessions": one[0].height,
         "decision_rows": one[1].height, "evaluated_intervals": evaluated,
@@ -66,4 +90,5 @@ def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
         "ratio_per_core": round(ref["intervals_per_s"] / per_core, 1),
         "ratio_per_cpu_s": round(ref["intervals_per_cpu_s"] / per_cpu_s, 1),
         "one_and_two_workers_equal": same, "aggregates_equal": aggregates_equal,
+        "transitions_floor": floor,
     }

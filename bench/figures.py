@@ -273,6 +273,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
         out.append(("backtest evaluated intervals/s per core (wall / CPU)",
                     f"{b['evaluated_per_s_per_core']:,} / {b['evaluated_per_cpu_s']:,}", "", None))
         out.append(("vectorised reference / machine, per core", b["ratio_per_core"], "<= 20x", b["ratio_per_core"] <= 20))
+        f = b["transitions_floor"]
+        out.append(("  transitions alone, a traded interval (us / x ref)",
+                    f"{f['us_per_interval']} / {f['vs_vectorised_interval']}x", "", None))
         out.append(("backtest: 1 and 2 workers give equal frames and aggregate",
                     b["one_and_two_workers_equal"] and b["aggregates_equal"], "True",
                     b["one_and_two_workers_equal"] and b["aggregates_equal"]))

@@ -164,11 +164,11 @@ class BookModel:
         up_bids = self._side(rng, prices[b - n + 1:b + 1][::-1])
         return Book(bids=up_bids, asks=up_asks), Book(bids=mirrored(up_asks), asks=mirrored(up_bids))
 
-    def _side(self, rng: random.Random, prices: Sequence[tuple[Decimal, float]]) -> tuple[Level, ...]:
+    def _side(self, rng: random.Random, prices: Sequence[Decimal]) -> tuple[Level, ...]:
         total_usd = min(max(self.depth_usd_median * math.exp(rng.gauss(0, self.depth_log_sd)), 200.0), 8000.0)
         weights = [rng.expovariate(1.0) for _ in prices]
         scale = total_usd / sum(weights)
-        return tuple([Level(p, _at_least_min(Decimal(f"{w * scale / f:.2f}"))) for (p, f), w in zip(prices, weights)])
+        return tuple([Level(p, _at_least_min(Decimal(f"{w * scale / float(p):.2f}"))) for p, w in zip(prices, weights)])
 
 
 @lru_cache(maxsize=4)
@@ -179,10 +179,10 @@ def _spread_choices(spread_ticks: tuple[tuple[int, float], ...]) -> tuple[list[i
 
 
 @lru_cache(maxsize=4)
-def _price_grid(tick: Decimal) -> tuple[tuple[Decimal, float], ...]:
-    """Every price from 0 to 1 on the tick, as a ``Decimal`` (the tick's exponent, as the book's arithmetic makes
-    it) and as a float: ``[i]`` is ``i`` ticks."""
-    return tuple((i * tick, float(i * tick)) for i in range(int(1 / tick) + 1))
+def _price_grid(tick: Decimal) -> tuple[Decimal, ...]:
+    """Every price from 0 to 1 on the tick, with the tick's exponent as the book's arithmetic gives it: ``[i]`` is
+    ``i`` ticks."""
+    return tuple(i * tick for i in range(int(1 / tick) + 1))
 
 
 def _at_least_min(size: Decimal) -> Decimal:
