@@ -11,7 +11,10 @@ workers take on cores no one else uses, start-up aside. ``--quick``: the first t
 ``transitions_floor``: the ``transitions`` machine alone, the one every backtest session runs on
 (``engine.reusable_machine()``), firing a traded interval's eight triggers with a journal hook that does
 nothing: its microseconds an interval, and that against the reference's whole interval. No backtest through
-the machine can go below it, whatever the rest costs."""
+the machine can go below it, whatever the rest costs. ``transitions_in_session``: one month chunk run here
+twice, through the machine and with each trigger taken straight from the table instead (the same hook
+before the same change of state: only in this benchmark, to see what the machine's dispatch costs inside
+a session, where its code and the session's share the caches); the frames must be equal."""
 
 from __future__ import annotations
 
@@ -61,6 +64,43 @@ def transitions_floor(intervals: int = 20_000) -> dict[str, Any]:
             "us_per_interval": round(wall / intervals * 1e6, 1), "us_per_interval_cpu": round(cpu / intervals * 1e6, 1)}
 
 
+class _TableBot:
+    """A trigger applied straight from ``machine.edges()``: the journal hook, then the state (the benchmark's)."""
+
+    def __init__(self) -> None:
+        from fsm_bot.machine import edges
+        self.edges, self.state = edges(), ""
+        self._journal: Any = None
+
+    def attach(self, journal: Any, state: str) -> "_TableBot":
+        self._journal, self.state = journal, state
+        return self
+
+    def trigger(self, name: str, step: Any) -> None:
+        dest = self.edges[self.state][name]
+        self._journal(self.state, dest, name, step)
+        self.state = dest
+
+
+def transitions_in_session(source: dict[str, Any], cfg: Config, month: chunks.Chunk) -> dict[str, Any]:
+    """(seconds through the machine, seconds without it, its share) of one month chunk run in this process."""
+    from fsm_bot import engine
+    timed_runs, frames = [], []
+    for machine in (engine.reusable_machine, _TableBot):
+        saved, engine.reusable_machine = engine.reusable_machine, machine  # backtest.run asks the engine for it
+        try:
+            started = time.process_time()
+            frames.append(chunks.run_chunk(source, cfg, month))
+            timed_runs.append(time.process_time() - started)
+        finally:
+            engine.reusable_machine = saved
+    (through, without), ((s1, d1), (s2, d2)) = timed_runs, frames
+    ran = backtest.evaluated(d1)
+    return {"chunk": month.label, "evaluated_intervals": ran, "cpu_s": round(through, 2),
+            "cpu_s_without": round(without, 2), "share": round(1 - without / through, 3),
+            "us_per_interval": round((through - without) / ran * 1e6, 1), "frames_equal": s1.equals(s2) and d1.equals(d2)}
+
+
 def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     cfg = Config()
     source, feed = wiring.replay_source(data)
@@ -77,6 +117,8 @@ def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
     per_cpu_s = evaluated / one[3]
     floor = transitions_floor()
     floor["vs_vectorised_interval"] = round(floor["us_per_interval"] * ref["intervals_per_s"] / 1e6, 1)
+    inside = transitions_in_session(source, cfg, months[-1] if quick else months[len(months) // 2])
+    inside["vs_vectorised_interval"] = round(inside["us_per_interval"] * ref["intervals_per_s"] / 1e6, 1)
     return {
         "data": str(data) if data else "bundled sample", "chunks": len(months), "sessions": one[0].height,
         "decision_rows": one[1].height, "evaluated_intervals": evaluated,
@@ -90,5 +132,5 @@ def backtest_bench(data: Path | None, quick: bool) -> dict[str, Any]:
         "ratio_per_core": round(ref["intervals_per_s"] / per_core, 1),
         "ratio_per_cpu_s": round(ref["intervals_per_cpu_s"] / per_cpu_s, 1),
         "one_and_two_workers_equal": same, "aggregates_equal": aggregates_equal,
-        "transitions_floor": floor,
+        "transitions_floor": floor, "transitions_in_session": inside,
     }

@@ -276,6 +276,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
         f = b["transitions_floor"]
         out.append(("  transitions alone, a traded interval (us / x ref)",
                     f"{f['us_per_interval']} / {f['vs_vectorised_interval']}x", "", None))
+        i = b["transitions_in_session"]
+        out.append((f"  transitions in the session, {i['chunk']} (share, us / x ref)",
+                    f"{i['share']:.0%}, {i['us_per_interval']} / {i['vs_vectorised_interval']}x", "frames equal",
+                    i["frames_equal"]))
         out.append(("backtest: 1 and 2 workers give equal frames and aggregate",
                     b["one_and_two_workers_equal"] and b["aggregates_equal"], "True",
                     b["one_and_two_workers_equal"] and b["aggregates_equal"]))

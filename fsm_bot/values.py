@@ -28,7 +28,7 @@ def frozen(cls: Any = None, /, *, eq: bool = True) -> Any:
     def make(c: C) -> C:
         if "__post_init__" in vars(c):
             raise TypeError(f"{c.__qualname__}: a frozen record has no __post_init__")
-        c = dataclasses.dataclass(frozen=True, eq=eq)(c)
+        c = dataclasses.dataclass(frozen=True, eq=eq, init=False)(c)  # its own __init__ would be made, then replaced
         c.__init__ = _init(c)  # type: ignore[misc]
         return c
     return make if cls is None else make(cls)
