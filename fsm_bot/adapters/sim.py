@@ -17,9 +17,9 @@ import random
 import threading
 import time
 from decimal import ROUND_FLOOR, Decimal
-from pathlib import Path
 from functools import lru_cache
 from itertools import accumulate
+from pathlib import Path
 from typing import Any, Sequence
 
 from fsm_bot.adapters.ledger import Chain, OrderLedger, simulated_order
