@@ -135,6 +135,28 @@ class ReplayFeed:
             return None
         return "UP" if self._close[last] >= self._open[first] else "DOWN"
 
+    def settlement(self, start_ms: int, end_ms: int) -> Outcome | None:
+        """The simulated venue's official result of ``[start, end)``. A real market always resolves, on its own
+        price source, whatever Binance missed; here it is the reference's when the interval's first and last
+        minutes are in the file, else what the nearest prices before them say: the start's price is the last
+        close before it (the first minute's open when that minute is there), the end's the last close before it.
+        None only when no candle closes by the end (the file has not reached it)."""
+        exact = self.reference(start_ms, end_ms)
+        if exact is not None:
+            return exact
+        before_end = int(self.times.searchsorted(end_ms, side="left")) - 1  # the last minute opened before the end
+        if before_end < 0:
+            return None
+        first = self._row(start_ms)
+        before_start = int(self.times.searchsorted(start_ms, side="left")) - 1
+        if first is not None:
+            start_price = self._open[first]
+        elif before_start >= 0:
+            start_price = self._close[before_start]
+        else:  # the file starts inside the interval: its first minute's open is the earliest price there is
+            start_price = self._open[before_start + 1]
+        return "UP" if self._close[before_end] >= start_price else "DOWN"
+
 
 # -- the book -------------------------------------------------------------------------------------
 @frozen
@@ -275,7 +297,7 @@ class SimVenue:
     def resolution(self, market_slug: str) -> Outcome | None:
         start, minutes = slug_start_ms(market_slug)
         end = start + minutes * MINUTE_MS
-        return self.feed.reference(start, end) if self.clock.now_ms() >= end else None
+        return self.feed.settlement(start, end) if self.clock.now_ms() >= end else None
 
     def balance_usd(self, fresh: bool = False) -> Decimal | None:
         return None
