@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import polars as pl
 
-from fsm_bot import engine, indicators, journal, wiring
+from fsm_bot import engine, indicators, journal, stopping, wiring
 from fsm_bot.config import Config
 from fsm_bot.exact_risk import breakeven_win_rate
 from fsm_bot.machine import Built
@@ -172,7 +172,7 @@ def sim_session(feed: ReplayFeed, cfg: Config, start_ms: int, work_dir: Path | N
     try:
         session = engine.begin(jr, "sim", cfg, source, start_ms, start_ms)
         return engine.Engine(session, jr, world.clock, world.feed, world.venue, observers=observers,
-                             windows=windows, machine=machine).run()
+                             windows=windows, machine=machine, stop=stopping.STOP).run()
     finally:
         jr.close()
         world.close()

@@ -24,11 +24,13 @@ from typing import Any, Callable, Sequence
 
 import polars as pl
 
+from fsm_bot import stopping
 from fsm_bot.config import Config
 from fsm_bot.ports import MINUTE_MS
 from fsm_bot.research.executor import cores, executor
 from fsm_bot.values import frozen
 
+STOP_POLL_SECS = 0.25  # how often a wait for chunks looks for a stop
 _FEEDS: dict[tuple[str, str], Any] = {}  # source's (data, sha256) -> its replay, loaded once per process
 _SHARED: dict[tuple[str, str, "Chunk"], Any] = {}  # (data, sha256, chunk) -> what its trials share (``run_chunk``)
 
@@ -132,11 +134,16 @@ def run(source: dict[str, Any], cfg: Config, chunks: Sequence[Chunk], workers: i
     with executor(workers, cluster) as ex:
         futures = {ex.submit(run_chunk, source, cfg, c): i for i, c in enumerate(chunks)}
         try:
-            for done, future in enumerate(cf.as_completed(futures), 1):
-                parts[futures[future]] = future.result()
-                if progress:
-                    progress(done, len(chunks))
-        except BaseException:  # a failed chunk (or Ctrl-C) stops the ones not started yet
+            waiting, done = set(futures), 0
+            while waiting:
+                finished, waiting = cf.wait(waiting, timeout=STOP_POLL_SECS, return_when=cf.FIRST_COMPLETED)
+                stopping.check()  # a stop (Ctrl-C, SIGTERM) ends the wait, before a worker it killed is read
+                for future in finished:
+                    parts[futures[future]] = future.result()
+                    done += 1
+                    if progress:
+                        progress(done, len(chunks))
+        except BaseException:  # a failed chunk (or a stop) stops the ones not started yet
             for future in futures:
                 future.cancel()
             raise

@@ -14,9 +14,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from fsm_bot import stopping
 from fsm_bot.errors import ConfigError, EnvironmentFailure
 
 
@@ -24,6 +29,7 @@ class Inline(cf.Executor):
     """Runs each call at once, in this process: one worker, nothing pickled (tests, profiles)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        stopping.check()  # after a stop, nothing more is started
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -60,5 +66,53 @@ def executor(workers: int | None = None, cluster: str | None = None) -> Iterator
         yield Inline()
         return
     # forkserver: a fresh interpreter per worker, not a fork of a process that may hold threads and locks
-    with cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        yield pool
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("forkserver"),
+                                initializer=watch_parent, initargs=(os.getpid(),)) as pool:
+        try:
+            yield pool
+        except BaseException:  # a stop or a failure: the chunks in flight are not waited for
+            stop_workers(pool)
+            raise
+
+
+PARENT_POLL_SECS = 1.0
+
+
+def watch_parent(parent: int) -> None:
+    """A local worker's initializer: the worker ends itself within ``PARENT_POLL_SECS`` of the process that
+    started the pool ending, however that ended (a SIGKILL, the OOM killer, a supervisor's stop timeout); a
+    forkserver worker's own parent is the fork server, which outlives nothing, so it watches that process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group: the parent decides
+
+    def watch() -> None:
+        while _alive(parent):
+            time.sleep(PARENT_POLL_SECS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: not gone, and not a zombie left dead until its own parent reaps it (Linux's /proc
+    says; elsewhere a signal 0 does)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the pid was taken by another user's process: ours is gone
+        return False
+    return True
+
+
+def stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """End a local pool's workers now (the chunk each is running is lost; nothing of it was kept)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)

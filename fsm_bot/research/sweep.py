@@ -116,9 +116,11 @@ class Runner:
                     inflight[self.ex.submit(evaluate, self.source, task[0].cfg, task[1])] = task
                 if not inflight:
                     return
-                done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(inflight, timeout=chunks.STOP_POLL_SECS, return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     trial, chunk = inflight.pop(future)
+                    if stopping.STOP.is_set() and future.exception() is not None:
+                        continue  # a worker the stop ended (a terminal's Ctrl-C reaches them all): not a failure
                     got = future.result()
                     self.store.write(trial, chunk, got)
                     s.results[(trial.key, chunk.label)] = got
