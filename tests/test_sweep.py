@@ -101,6 +101,7 @@ def test_the_default_grid_sweeps_at_least_50_trials_of_the_tiered_policy():
     ("[search]\nrsi_oversold = {low = 20, high = 80}\n", "rsi_oversold"),
     ("[search]\nmax_entry_price = {low = 0.5, high = 0.6}\n", "max_entry_price"),
     ("[search]\nlean_midline = {low = 40, high = 60, step = 7}\n", "lean_midline"),
+    ("[search]\nlean_midlin = {low = 40, high = 60}\n", "[search] unknown setting 'lean_midlin'"),
     ("[grid]\ninterval_minutes = [5, 15]\n", "interval_minutes"),
     ("[grids]\nseed = [1]\n", "grids"),
     ("[fixed]\nseed = 1\n", "nothing to vary"),

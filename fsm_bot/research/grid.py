@@ -109,6 +109,8 @@ def _value(path: Path, table: str, name: str, raw: Any, base: Config) -> Any:
 
 def _range(path: Path, name: str, spec: dict[str, Any], base: Config) -> Range:
     where = f"{path}: [search] {name}"
+    if name not in FIELDS:
+        raise ConfigError(f"{path}: [search] unknown setting {name!r}; known settings: {', '.join(sorted(FIELDS))}")
     unknown = set(spec) - {"low", "high", "step", "log"}
     if unknown or "low" not in spec or "high" not in spec:
         raise ConfigError(f"{where}: expected {{low = .., high = .., step = ..}} (step or log optional), "
