@@ -192,3 +192,23 @@ def test_a_candle_file_as_out_is_left_alone(fsm, serve, january, tmp_path):
     result, _ = fifteen(fsm, serve(january), out)
     assert result.code == 2 and "exists with other columns than the recorded-prices schema" in result.err
     assert out.read_bytes() == Path(BUNDLED).read_bytes()
+
+
+def test_a_file_holding_the_other_length_is_added_to_not_taken_for_done(fsm, serve, tmp_path):
+    """Fifteen-minute markets start on five-minute boundaries too: a file holding them does not make a download
+    of five-minute markets skip those windows, nor lose them (backtest --prices reads such a file by length)."""
+    february = five_minute_2026_02()
+    fake, span = serve(february), ("2026-02-28T14:00:00Z", "2026-02-28T14:35:00Z")
+    five, _ = fetched(fsm, fake, tmp_path / "five.parquet", *span, fifteen_minutes=False)
+    quarter = five.filter(pl.col("window_start").dt.epoch("ms") % (15 * 60_000) == 0)
+    assert quarter.height >= 2
+    fifteen_rows = quarter.with_columns(interval_minutes=pl.lit(15, pl.Int32),
+                                        slug=pl.col("slug").str.replace("-5m-", "-15m-"),
+                                        window_end=pl.col("window_end") + pl.duration(minutes=10))
+    out = tmp_path / "both.parquet"
+    fifteen_rows.write_parquet(out)
+    got, report = fetched(fsm, fake, out, *span, fifteen_minutes=False)
+    assert report["already_in_file"] == 0 and report["fetched_again_unresolved"] == 0
+    assert got.filter(pl.col("interval_minutes") == 15).sort("window_start", "outcome", "t").equals(
+        fifteen_rows.sort("window_start", "outcome", "t"))
+    assert got.filter(pl.col("interval_minutes") == 5).equals(five)

@@ -159,10 +159,11 @@ def download(markets: Markets, out: Path, first_ms: int, end_ms: int, *, flag: s
     kept = kept if kept is not None else frame([])
     step = markets.minutes * MINUTE_MS
     span = range(first_ms, end_ms, step)
+    mine = kept.get_column("interval_minutes") == markets.minutes  # a file may hold both lengths: only this one's
     starts = kept.get_column("window_start").dt.epoch("ms")
-    done = set(starts.filter(kept.get_column("resolved_outcome").is_not_null()).to_list())
-    again = {w for w in set(starts.to_list()) - done if first_ms <= w < end_ms}
-    kept = kept.filter(~starts.is_in(sorted(again)))
+    done = set(starts.filter(mine & kept.get_column("resolved_outcome").is_not_null()).to_list())
+    again = {w for w in set(starts.filter(mine).to_list()) - done if first_ms <= w < end_ms}
+    kept = kept.filter(~(mine & starts.is_in(sorted(again))))
     windows = [w for w in span if w not in done]
     book = output.Checkpoints(out, kept, CHECKPOINT_ROWS, flag, sort_by=("window_start", "outcome", "t"))
     try:
