@@ -212,3 +212,15 @@ def test_a_file_holding_the_other_length_is_added_to_not_taken_for_done(fsm, ser
     assert got.filter(pl.col("interval_minutes") == 15).sort("window_start", "outcome", "t").equals(
         fifteen_rows.sort("window_start", "outcome", "t"))
     assert got.filter(pl.col("interval_minutes") == 5).equals(five)
+
+
+def test_a_server_that_is_not_the_api_stops_naming_its_flag(fsm, serve, january, tmp_path):
+    """Gamma answers an unknown slug with [] and the CLOB a token without history with an empty one: a 404
+    there is another server, not "no data" (which a later run with the right URL would then trust)."""
+    fake, out = serve(january), tmp_path / "p.parquet"
+    for gamma, clob, flag in ((fake.clob.url, fake.clob.url, "--gamma-url"), (fake.gamma.url, fake.gamma.url, "--clob-url")):
+        result = fsm("data", "polymarket", "--from", "2026-01-09T23:15:00Z", "--to", "2026-01-10T00:00:00Z",
+                     "--interval-minutes", "15", "--out", out, "--gamma-url", gamma, "--clob-url", clob)
+        assert result.code == 2 and f"{flag} {gamma if flag == '--gamma-url' else clob}" in result.err, result.err
+        assert "404" in result.err and "Traceback" not in result.err
+        assert not out.exists() or pl.read_parquet(out).height == 0

@@ -29,7 +29,7 @@ from fsm_bot.adapters.polymarket.books import clob_winner, parse_clob_market
 from fsm_bot.adapters.polymarket.markets import MarketInfo, parse_gamma_markets, parse_resolution
 from fsm_bot.datasets import output
 from fsm_bot.datasets.client import Fetcher
-from fsm_bot.errors import DataError
+from fsm_bot.errors import ConfigError, DataError
 from fsm_bot.ports import MINUTE_MS, slug
 
 TIME = pl.Datetime("ms", "UTC")
@@ -110,7 +110,10 @@ class Markets:
 
     def market(self, market_slug: str) -> MarketInfo | None:
         answer = self.gamma.get("/markets", {"slug": market_slug})
-        payload = answer.json(f"gamma GET /markets?slug={market_slug}") if answer is not None else []
+        if answer is None:  # Gamma answers a slug it does not know with [], never 404: this is another server
+            raise ConfigError(f"--gamma-url {self.gamma.base_url}: GET /markets answered 404 (not found): is it "
+                              "Polymarket's Gamma API?")
+        payload = answer.json(f"gamma GET /markets?slug={market_slug}")
         if payload == []:
             return None
         return parse_gamma_markets(payload, market_slug)
@@ -133,7 +136,10 @@ class Markets:
     def history(self, token: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
         params = {"market": token, "startTs": start_ms // 1000, "endTs": end_ms // 1000, "fidelity": 1}
         answer = self.clob.get("/prices-history", params)
-        return [] if answer is None else parse_history(answer.json(f"clob GET /prices-history of {token}"), token)
+        if answer is None:  # the CLOB answers a token without history with an empty one, never 404
+            raise ConfigError(f"--clob-url {self.clob.base_url}: GET /prices-history answered 404 (not found): is it "
+                              "Polymarket's CLOB API?")
+        return parse_history(answer.json(f"clob GET /prices-history of {token}"), token)
 
     def rows(self, info: MarketInfo, outcome: str | None, points: dict[str, list[tuple[int, float]]]) -> list[
             dict[str, Any]]:
