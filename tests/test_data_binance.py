@@ -253,3 +253,17 @@ def test_a_dump_file_with_microsecond_times_is_read_in_ms(sample):
     day = between(sample, "2024-03-12T00:00:00Z", "2024-03-13T00:00:00Z")
     candles, micro = klines.read_zip(zipped("x", csv_lines(day, micro=True)), "x.zip")
     assert micro and candles.equals(day)
+
+
+def test_a_from_after_the_files_end_is_refused_before_anything_is_fetched(fsm, serve, sample, tmp_path):
+    """Appending 2024-03-13 to a file that ends on 2024-03-11 would leave a day missing, unreported."""
+    rest = serve(FakeKlines(sample))
+    out = tmp_path / "candles.parquet"
+    assert download(fsm, out, "2024-03-11", "2024-03-12", rest)[0].code == 0
+    before, asked = pl.read_parquet(out), len(rest.hits)
+    result, _ = download(fsm, out, "2024-03-13", "2024-03-14", rest)
+    assert result.code == 2 and "--from 2024-03-13" in result.err and "1,440 minutes missing" in result.err, result.err
+    assert "give --from 2024-03-12T00:00Z" in result.err and "Traceback" not in result.err
+    assert len(rest.hits) == asked and pl.read_parquet(out).equals(before)
+    right_after, report = download(fsm, out, "2024-03-12", "2024-03-14", rest)
+    assert right_after.code == 0 and report["gaps"] == 0 and report["added"] == 2880

@@ -29,7 +29,7 @@ from fsm_bot.adapters.binance.feed import iso
 from fsm_bot.adapters.binance.parsers import KLINES_MAX, KLINES_PATH, SYMBOL
 from fsm_bot.datasets import checks, klines, output
 from fsm_bot.datasets.client import Fetcher
-from fsm_bot.errors import DataError
+from fsm_bot.errors import ConfigError, DataError
 from fsm_bot.ports import MINUTE_MS
 from fsm_bot.values import frozen
 
@@ -168,12 +168,24 @@ class Klines:
             self.pause(60 - self.now_secs() % 60 + 0.5)
 
 
+def span_of(kept: pl.DataFrame, out: Path, first_ms: int) -> None:
+    """Refuse a ``--from`` that would leave the file with a hole: candles are appended after its last one, so the
+    span asked must start by the minute after it."""
+    file_last = int(checks.epoch_ms(kept).max())
+    if first_ms > file_last + MINUTE_MS:
+        raise ConfigError(f"--from {iso(first_ms)}: {out} ends at {iso(file_last)}; appending from there would "
+                          f"leave {(first_ms - file_last) // MINUTE_MS - 1:,} minutes missing: give --from "
+                          f"{iso(file_last + MINUTE_MS)} or earlier, or another --out")
+
+
 def download(source: Klines, out: Path, first_ms: int, end_ms: int, kind: str, *, flag: str = "--out",
              progress: Progress | None = None) -> dict[str, Any]:
     """Append the candles of [first, end) that ``out`` lacks; the report (``error`` set if a conflict stopped it)."""
     kept = output.existing(out, klines.SCHEMA, flag, "the candle schema")
     kept = kept if kept is not None else klines.frame([])
     last_ms = int(checks.epoch_ms(kept).max()) if kept.height else None
+    if last_ms is not None:
+        span_of(kept, out, first_ms)
     start_ms = first_ms if last_ms is None else max(first_ms, last_ms + MINUTE_MS)
     book = output.Checkpoints(out, kept, CHECKPOINT_ROWS, flag)
     queue, dropped, conflicts = deque(plan(start_ms, end_ms, kind)), 0, []
