@@ -4,6 +4,7 @@ sessions started at the same points."""
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -120,6 +121,19 @@ def test_the_backtest_command_writes_its_files(fsm, tmp_path):
     assert summary["sessions"] >= 4 and (out / "sessions.parquet").exists()
     assert (out / "final_capital.png").read_bytes()[:4] == b"\x89PNG" and (out / "hit_rate_by_month.png").exists()
     assert pl.read_csv(tmp_path / "d.csv").columns == backtest.DECISION_COLUMNS
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="/proc takes no new file, whoever asks")
+@pytest.mark.parametrize("flag", ["--out", "--decisions"])
+def test_an_output_nothing_can_be_written_in_is_refused_before_the_run(fsm, tmp_path, flag, monkeypatch):
+    """/proc refuses a new file even to root (whom permissions let through): refused at start, naming the flag."""
+    ran = []
+    monkeypatch.setattr("fsm_bot.research.chunks.run", lambda *a, **k: ran.append(a))
+    out = {"--out": ["--out", "/proc/fsm-bot-out"], "--decisions": ["--out", tmp_path / "o", "--decisions",
+                                                                     "/proc/fsm-bot-d.csv"]}[flag]
+    result = fsm("backtest", "--from", "2024-03-13T00:00:00Z", "--to", "2024-03-13T06:00:00Z", *out)
+    assert result.code == 2 and f"{flag} /proc/fsm-bot" in result.err and "cannot write in /proc" in result.err
+    assert ran == [] and not (tmp_path / "o").exists()
 
 
 def test_a_span_too_short_for_a_session_is_refused(fsm, tmp_path):

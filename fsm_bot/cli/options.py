@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -66,8 +66,12 @@ def output(path: Path | None, flag: str, *, folder: bool) -> Path | None:
         if holder.exists():
             if not holder.is_dir():
                 raise usage(f"{flag} {path}: {holder} is a file, not a folder")
-            if not os.access(holder, os.W_OK | os.X_OK):
-                raise usage(f"{flag} {path}: cannot write in {holder}")
+            try:  # a file made there and gone: what permissions say, and what they do not (root, /proc, read-only)
+                with tempfile.TemporaryFile(dir=holder):
+                    pass
+            except OSError as exc:
+                raise usage(f"{flag} {path}: cannot write in {holder} ({exc.strerror or type(exc).__name__})") \
+                    from None
             break
     return path
 
