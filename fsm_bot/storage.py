@@ -117,12 +117,14 @@ def replace(path: Path | str, data: bytes) -> None:
 
 def replace_by(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """``path`` replaced by what ``write`` writes to a file object: a temporary file beside it, fsynced, renamed
-    over it. An ``OSError`` (a cache's writer logs it, a download's names its flag) leaves the old file whole."""
+    over it, with the old file's permissions (a new one gets the umask's, as any file this process creates). An
+    ``OSError`` (a cache's writer logs it, a download's names its flag) leaves the old file whole."""
     import tempfile  # here: the journal's process needs it only once a cache or a download writes
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # made 0600
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _mode_of(path))
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -131,6 +133,15 @@ def replace_by(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _mode_of(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def clean_temporaries(directory: Path | str) -> list[str]:

@@ -2,6 +2,7 @@
 the file equals the source, resumes without duplicates, paces itself, and reports what the data lacks."""
 
 import json
+import os
 import socket
 from datetime import datetime
 from pathlib import Path
@@ -267,3 +268,17 @@ def test_a_from_after_the_files_end_is_refused_before_anything_is_fetched(fsm, s
     assert len(rest.hits) == asked and pl.read_parquet(out).equals(before)
     right_after, report = download(fsm, out, "2024-03-12", "2024-03-14", rest)
     assert right_after.code == 0 and report["gaps"] == 0 and report["added"] == 2880
+
+
+def test_the_file_has_the_umasks_permissions_and_an_append_keeps_the_files(fsm, serve, sample, tmp_path):
+    rest = serve(FakeKlines(sample))
+    out = tmp_path / "candles.parquet"
+    old = os.umask(0o022)
+    try:
+        assert download(fsm, out, "2024-03-11", "2024-03-12", rest)[0].code == 0
+        assert out.stat().st_mode & 0o777 == 0o644  # readable by the group and others, as any file made here
+        out.chmod(0o640)
+        assert download(fsm, out, "2024-03-11", "2024-03-13", rest)[0].code == 0
+        assert out.stat().st_mode & 0o777 == 0o640 and pl.read_parquet(out).height == 2 * 1440
+    finally:
+        os.umask(old)
