@@ -90,6 +90,28 @@ def test_the_summary_counts_only_evaluated_intervals_per_second(fsm, tmp_path):
     assert slowest - 1 <= summary["intervals_per_second"] <= fastest + 1
 
 
+
+def test_the_console_reads_evaluated_intervals_skips_and_a_span_the_data_cut(fsm, tmp_path):
+    """A halted session's rest is not counted as run, the skips are shown, and a --to past the data's end says
+    so; aggregate.json records what ran on what (span, data file and digest, config)."""
+    result = fsm("backtest", "--capital", "10", "--from", "2024-03-13T00:00:00Z", "--to", "2024-06-01T00:00:00Z",
+                 "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    summary = json.loads((tmp_path / "out" / "aggregate.json").read_text())
+    halted = summary["intervals"] - summary["evaluated_intervals"]
+    assert halted > 0 and f"{summary['evaluated_intervals']:,} intervals evaluated ({halted:,} more a halt" in result.out
+    assert "note: --to 2024-06-01T00:00:00Z: sessions run from 2024-03-13T00:00:00Z to" in result.err
+    assert "the data covers 2024-03-11T00:00:00Z to 2024-03-15T00:00:00Z" in result.err
+    assert summary["span"]["first_session"] == "2024-03-13T00:00:00Z" and summary["span"]["last_session"] < "2024-03-15"
+    assert summary["data"]["data"] == "bundled" and len(summary["data"]["sha256"]) == 64
+    assert Config.from_json(summary["config"]).capital_usd == Decimal(10)
+    skips = summary["skip_reasons"]
+    if skips:
+        assert f"skipped         {sum(skips.values()):,}: " in result.out
+    else:
+        assert "skipped" not in result.out
+
+
 def test_every_interval_of_every_session_has_a_decision_row(result):
     sessions, decisions, _ = result
     assert decisions.height == 18 * sessions.height

@@ -12,7 +12,9 @@ def backtest(args: argparse.Namespace) -> int:
     import sys as _sys
 
     from fsm_bot import backtest, wiring
+    from fsm_bot.ports import MINUTE_MS
     from fsm_bot.report import backtest_page
+    from fsm_bot.timestamps import iso_seconds, parse_iso
     if args.prices is not None:
         return recorded_backtest(args)
     if args.quotes or args.settle:
@@ -45,11 +47,21 @@ def backtest(args: argparse.Namespace) -> int:
         if progress:
             bar.stop()
     seconds = time.perf_counter() - started
+    data_span = f"the data covers {iso_seconds(feed.first_ms)} to {iso_seconds(feed.last_ms + MINUTE_MS)}"
     if sessions.height == 0:
-        raise usage("--from/--to: no whole session fits in that span of the data")
+        raise usage(f"--from/--to: no whole session fits in that span of the data ({data_span})")
+    starts = sessions.get_column("start")
+    cut = [f"{flag} {text}" for flag, text, given, at in (("--from", args.first, first, starts[0]),
+                                                          ("--to", args.last, last, starts[-1]))
+           if given is not None and abs(parse_iso(at) - given) > 86_400_000]  # a day off: the data ends sooner
+    if cut and not args.json:
+        print(f"note: {', '.join(cut)}: sessions run from {starts[0]} to {starts[-1]} ({data_span})",
+              file=_sys.stderr)
     summary = backtest.aggregate(sessions, decisions, cfg)
     summary |= {"seconds": round(seconds, 2), "evaluated_intervals": backtest.evaluated(decisions),
-                "intervals_per_second": round(backtest.evaluated(decisions) / max(seconds, 1e-9))}
+                "intervals_per_second": round(backtest.evaluated(decisions) / max(seconds, 1e-9)),
+                "span": {"first_session": starts[0], "last_session": starts[-1]},
+                "data": {k: v for k, v in source.items() if k != "kind"}, "config": cfg.to_json()}
     with writing(args.out, "--out", folder=True):
         sessions.write_parquet(args.out / "sessions.parquet")
         (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -66,8 +78,11 @@ def backtest(args: argparse.Namespace) -> int:
         return 0
     fc, dd = summary["final_capital"], summary["max_drawdown"]
     lo, hi = summary["hit_rate_wilson95"]
-    print(f"{summary['sessions']:,} sessions, {summary['intervals']:,} intervals, {summary['trades']:,} trades in "
-          f"{seconds:.1f} s ({summary['intervals_per_second']:,} evaluated intervals/s)")
+    after_halts = summary["intervals"] - summary["evaluated_intervals"]
+    print(f"{summary['sessions']:,} sessions, {summary['evaluated_intervals']:,} intervals evaluated"
+          + (f" ({after_halts:,} more a halt left unrun)" if after_halts else "")
+          + f", {summary['trades']:,} trades in {seconds:.1f} s ({summary['intervals_per_second']:,} evaluated "
+          f"intervals/s)")
     print(f"hit rate        {summary['hit_rate']:.2%} (95% {lo:.2%}-{hi:.2%})" if summary["hit_rate"] is not None
           else "hit rate        no trades")
     print(f"halts           {summary['halts']:,} ({summary['halt_share']:.1%}) {summary['halt_causes']}")
@@ -81,6 +96,11 @@ def backtest(args: argparse.Namespace) -> int:
         print(f"break-even      {summary['breakeven_hit_rate']:.2%} at the average entry price "
               f"{summary['avg_entry_price']:.4f}: the hit rate is {summary['vs_breakeven']} it")
     print(f"max drawdown    p50 {dd['p50']:.1%}  p95 {dd['p95']:.1%}")
+    skips = sorted(summary["skip_reasons"].items(), key=lambda kv: -kv[1])
+    if skips:
+        print(f"skipped         {sum(n for _, n in skips):,}: "
+              + ", ".join(f"{reason.removeprefix('skip:')} {n:,}" for reason, n in skips[:4])
+              + (f" and {len(skips) - 4} more reasons (aggregate.json)" if len(skips) > 4 else ""))
     print(f"wrote {args.out / 'report.html'}, {args.out / 'sessions.parquet'}, {args.out / 'aggregate.json'}, "
           + ", ".join(str(p) for p in plots) + (f", {args.decisions}" if args.decisions else ""))
     return 0
