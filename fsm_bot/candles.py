@@ -107,7 +107,7 @@ def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:
     import polars as pl  # here: what needs no file needs no polars
 
     if not Path(path).is_file():
-        raise ConfigError(f"--data {path}: no such file")
+        raise ConfigError(f"--data {path}: " + ("a folder, not a file" if Path(path).is_dir() else "no such file"))
     try:
         lazy = pl.scan_parquet(path)
         schema = lazy.collect_schema()

@@ -185,7 +185,7 @@ def replay_source(data: Path | None) -> tuple[dict[str, Any], sim.ReplayFeed]:
     """The journaled source of a candle file (its digest) and its replay."""
     path = Path(data).resolve() if data else sim.BUNDLED
     if not path.is_file():
-        raise ConfigError(f"--data {data}: no such file")
+        raise ConfigError(f"--data {data}: " + ("a folder, not a file" if path.is_dir() else "no such file"))
     source = {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
     return source, sim.replay(path, source["sha256"])
 

@@ -282,3 +282,10 @@ def test_the_file_has_the_umasks_permissions_and_an_append_keeps_the_files(fsm, 
         assert out.stat().st_mode & 0o777 == 0o640 and pl.read_parquet(out).height == 2 * 1440
     finally:
         os.umask(old)
+
+
+def test_an_out_not_named_parquet_is_refused_before_anything_is_fetched(fsm, serve, sample, tmp_path):
+    rest = serve(FakeKlines(sample))
+    result, _ = download(fsm, tmp_path / "candles.csv", "2024-03-11", "2024-03-12", rest)
+    assert result.code == 2 and "ending in .parquet" in result.err and not rest.hits
+    assert not (tmp_path / "candles.csv").exists()

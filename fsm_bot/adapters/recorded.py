@@ -105,7 +105,7 @@ def intervals(path: Path) -> list[int]:
 
 def _read(path: Path) -> pl.DataFrame:
     if not Path(path).is_file():
-        raise ConfigError(f"--prices {path}: no such file")
+        raise ConfigError(f"--prices {path}: " + ("a folder, not a file" if Path(path).is_dir() else "no such file"))
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a file that is not parquet

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 from fsm_bot.cli.options import output, usage, when
@@ -27,7 +28,7 @@ def binance(args: argparse.Namespace) -> int:
     first_ms, end_ms = span(args, 60, begun=False)
     rest = fetcher(args.rest_url, "--rest-url", "binance", "binance_rest_url")
     dump = fetcher(args.dump_url, "--dump-url", "data.binance.vision") if args.source == "dump" else None
-    output(args.out, "--out", folder=False)
+    parquet_out(args.out)
     try:
         with bar(args, "candles") as progress:
             report = source.download(source.Klines(rest, dump), args.out, first_ms, end_ms, args.source,
@@ -48,7 +49,7 @@ def polymarket(args: argparse.Namespace) -> int:
     first_ms, end_ms = span(args, args.interval_minutes * 60, begun=True)
     gamma = fetcher(args.gamma_url, "--gamma-url", "gamma", "gamma_url")
     clob = fetcher(args.clob_url, "--clob-url", "clob", "clob_url")
-    output(args.out, "--out", folder=False)
+    parquet_out(args.out)
     lead = args.interval_minutes if args.lead_minutes is None else args.lead_minutes
     markets = source.Markets(gamma, clob, args.interval_minutes, lead, int(time.time() * 1000))
     try:
@@ -151,3 +152,10 @@ def market_lines(r: dict[str, Any]) -> list[str]:
         lines.append(f"unusable        {len(r['unusable_markets']):,} market(s), not written: "
                      + few([f"{u['slug']} ({u['reason']})" for u in r["unusable_markets"]]))
     return lines
+
+
+def parquet_out(out: Path) -> None:
+    """The download's file, checked before anything is fetched: a parquet file, named so."""
+    output(out, "--out", folder=False)
+    if out.suffix.lower() != ".parquet":
+        raise usage(f"--out {out}: the download is written as parquet: give a name ending in .parquet")
