@@ -20,7 +20,7 @@ import pytest
 
 from fsm_bot import cli, engine, journal, wiring
 from fsm_bot.adapters import recorded
-from fsm_bot.adapters.sim import BookModel
+from fsm_bot.adapters.book import BookModel
 from fsm_bot.config import Config
 from fsm_bot.research import prices
 

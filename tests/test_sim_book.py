@@ -10,7 +10,7 @@ from decimal import ROUND_FLOOR, Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fsm_bot.adapters.sim import BookModel
+from fsm_bot.adapters.book import BookModel
 from fsm_bot.ports import Book, Level
 
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fsm_bot.adapters.sim import (BookModel, ReplayFeed, SimClock, SimVenue, digest, load_candles as _load_candles,
-                                  mirrored)
+from fsm_bot.adapters.book import BookModel, mirrored
+from fsm_bot.adapters.sim import ReplayFeed, SimClock, SimVenue, digest, load_candles as _load_candles
 from fsm_bot.errors import ConfigError, DataError
 from fsm_bot.ports import MINUTE_MS, Book, Market, Outcome, slug, slug_start_ms
 from fsm_bot.values import frozen
