@@ -136,12 +136,18 @@ def replace_by(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 
 def _mode_of(path: Path) -> int:
+    """The old file's permissions, or a new file's: 0666 less the umask, read where it can be read without
+    setting it (``os.umask`` changes it for every thread while it asks: a file another made then would be 0666)."""
     try:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        pass
+    try:
+        status = Path("/proc/self/status").read_text()
+        umask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = 0o077  # not known: the strictest usual one
+    return 0o666 & ~umask
 
 
 def clean_temporaries(directory: Path | str) -> list[str]:

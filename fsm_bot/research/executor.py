@@ -80,8 +80,8 @@ PARENT_POLL_SECS = 1.0
 
 def watch_parent(parent: int) -> None:
     """A local worker's initializer: the worker ends itself within ``PARENT_POLL_SECS`` of the process that
-    started the pool ending, however that ended (a SIGKILL, the OOM killer, a supervisor's stop timeout); a
-    forkserver worker's own parent is the fork server, which outlives nothing, so it watches that process."""
+    started the pool ending, however that ended (a SIGKILL, the OOM killer, a supervisor's stop timeout). Its
+    own parent is the fork server, not that process, so it watches that process by its pid."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group: the parent decides
 
     def watch() -> None:
