@@ -107,7 +107,7 @@ def load_candles(path: Path, neutral_taker: bool = False) -> pl.DataFrame:
     import polars as pl  # here: what needs no file needs no polars
 
     if not Path(path).is_file():
-        raise ConfigError(f"--data {path}: " + ("a folder, not a file" if Path(path).is_dir() else "no such file"))
+        raise not_a_file("--data", path)
     try:
         lazy = pl.scan_parquet(path)
         schema = lazy.collect_schema()
@@ -149,3 +149,8 @@ def bundled_columns(sha256: str) -> Columns | None:
         if str(kept["parquet_sha256"]) != sha256:
             return None
         return Columns(*(kept[name] for name in CANDLE_COLUMNS))
+
+
+def not_a_file(flag: str, path: Path | str) -> ConfigError:
+    """The error for a ``--data`` or ``--prices`` that names no file: a folder, or nothing."""
+    return ConfigError(f"{flag} {path}: " + ("a folder, not a file" if Path(path).is_dir() else "no such file"))

@@ -23,6 +23,7 @@ from fsm_bot.adapters import sim
 from fsm_bot.adapters.ledger import Chain
 from fsm_bot.adapters.polymarket import credentials as credentials_mod
 from fsm_bot.adapters.polymarket.credentials import Credentials
+from fsm_bot.candles import not_a_file
 from fsm_bot.config import Config, is_loopback
 from fsm_bot.errors import BotError, ConfigError, EnvironmentFailure, StateDirError
 from fsm_bot.ports import MINUTE_MS, Clock, Feed, Venue
@@ -185,7 +186,7 @@ def replay_source(data: Path | None) -> tuple[dict[str, Any], sim.ReplayFeed]:
     """The journaled source of a candle file (its digest) and its replay."""
     path = Path(data).resolve() if data else sim.BUNDLED
     if not path.is_file():
-        raise ConfigError(f"--data {data}: " + ("a folder, not a file" if path.is_dir() else "no such file"))
+        raise not_a_file("--data", data)
     source = {"kind": "replay", "data": "bundled" if data is None else str(path), "sha256": sim.digest(path)}
     return source, sim.replay(path, source["sha256"])
 

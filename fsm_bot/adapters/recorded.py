@@ -34,6 +34,7 @@ import polars as pl
 
 from fsm_bot.adapters.book import BookModel, mirrored
 from fsm_bot.adapters.sim import ReplayFeed, SimClock, SimVenue, digest, load_candles as _load_candles
+from fsm_bot.candles import not_a_file
 from fsm_bot.errors import ConfigError, DataError
 from fsm_bot.ports import MINUTE_MS, Book, Market, Outcome, slug, slug_start_ms
 from fsm_bot.values import frozen
@@ -105,7 +106,7 @@ def intervals(path: Path) -> list[int]:
 
 def _read(path: Path) -> pl.DataFrame:
     if not Path(path).is_file():
-        raise ConfigError(f"--prices {path}: " + ("a folder, not a file" if Path(path).is_dir() else "no such file"))
+        raise not_a_file("--prices", path)
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a file that is not parquet

@@ -66,7 +66,6 @@ def backtest(args: argparse.Namespace) -> int:
         sessions.write_parquet(args.out / "sessions.parquet")
         (args.out / "aggregate.json").write_text(json.dumps(summary, indent=2) + "\n")
         plots = backtest.plots(sessions, decisions, args.out, cfg)
-        starts = sessions.get_column("start")
         span = f"starting {starts[0][:16].replace('T', ' ')} to {starts[-1][:16].replace('T', ' ')} UTC"
         (args.out / "report.html").write_text(backtest_page.page(summary, cfg, plots, span), encoding="utf-8")
     if args.decisions:

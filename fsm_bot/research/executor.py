@@ -95,18 +95,14 @@ def watch_parent(parent: int) -> None:
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs: not gone, and not a zombie left dead until its own parent reaps it (Linux's /proc
     says; elsewhere a signal 0 does)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
+    if Path("/proc/self/stat").exists():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
             return False
-    except (OSError, IndexError):
-        pass
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the pid was taken by another user's process: ours is gone
+    except (ProcessLookupError, PermissionError):  # gone, or the pid taken by another user's process
         return False
     return True
 
